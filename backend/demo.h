@@ -1,0 +1,24 @@
+/*
+ * demo — builds a demo device: seven bundles of realistic shape (many small
+ * files in deep trees, big media files over the 2 MiB limit, a bundle that
+ * forbids backup, excluded caches, UTF-8 and very long paths), so every path
+ * through backup and restore can be tried without a real device.
+ *
+ * The device is a function of the seed alone: the same seed gives the same
+ * files, sizes, contents, modes and mtimes on every machine.
+ *
+ * Thread-safe (no shared state); writes only below root.
+ */
+#ifndef OHB_DEMO_H
+#define OHB_DEMO_H
+
+#include <stdint.h>
+
+#include "ohbackup.h"
+
+/* Builds the demo bundles in the device root (created if missing) and writes
+ * device.json when it is absent. A root that already holds bundles (or broken
+ * bundle folders) is refused with 13900020: the demo never overwrites. */
+int demo_build(const char *root, uint64_t seed, ohb_error_t *err);
+
+#endif

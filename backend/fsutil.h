@@ -1,0 +1,64 @@
+/*
+ * fsutil — the few file-system primitives everything else builds on, done the
+ * safe way once: durable atomic writes (temp name, fsync, rename, fsync of the
+ * directory), whole-file reads with a size cap, mkdir -p, rm -rf that never
+ * follows a symlink, and fd-to-fd copies that use the kernel's zero-copy paths.
+ * All functions are thread-safe and never change the working directory.
+ */
+#ifndef OHB_FSUTIL_H
+#define OHB_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ohbackup.h"
+
+/* Writes data to dir/name durably: dir/.name.tmp.<pid>.<n> -> fsync -> rename ->
+ * fsync(dir). On failure the temp file is removed and dir/name is untouched. */
+int fsu_write_atomic(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
+    ohb_error_t *err);
+
+/* Copies everything readable from in_fd (from its current offset) into
+ * dir/name with the same durability rules as fsu_write_atomic. *copied may be NULL. */
+int fsu_copy_fd_atomic(int in_fd, const char *dir, const char *name, mode_t mode, uint64_t *copied,
+    ohb_error_t *err);
+
+/* Copies from in_fd to out_fd until EOF of in_fd (copy_file_range, then
+ * sendfile, then read/write). Does not fsync. *copied may be NULL. */
+int fsu_copy_fd(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err);
+
+/* Reads the whole file at path (or fd from its current offset) into a malloc'd,
+ * NUL-terminated buffer. Files larger than max bytes -> OHB_E_INVAL. */
+int fsu_read_file(const char *path, size_t max, char **out, size_t *len, ohb_error_t *err);
+int fsu_read_fd(int fd, size_t max, char **out, size_t *len, ohb_error_t *err);
+
+/* A readable fd (offset 0) of an anonymous file holding data: O_TMPFILE in dir
+ * (or an unlinked mkstemp file). dir NULL -> $TMPDIR or /tmp. */
+int fsu_anon_fd(const char *dir, const void *data, size_t len, int *fd_out, ohb_error_t *err);
+
+/* mkdir -p with mode for the directories it creates. */
+int fsu_mkdir_p(const char *path, mode_t mode, ohb_error_t *err);
+
+/* Removes path and everything below it without following symlinks. A missing
+ * path is success. */
+int fsu_rm_rf(const char *path, ohb_error_t *err);
+
+/* fsync of a directory (after renames into it). */
+int fsu_fsync_dir(const char *path, ohb_error_t *err);
+
+/* malloc'd "a/b" (no doubled slash); NULL only on out-of-memory. */
+char *fsu_join(const char *a, const char *b);
+
+/* malloc'd printf; NULL only on out-of-memory. */
+char *fsu_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Milliseconds: wall clock since the epoch, and a monotonic clock. */
+int64_t fsu_now_ms(void);
+int64_t fsu_mono_ms(void);
+
+/* True when name is a valid spec uri: non-empty, [0-9A-Za-z_.] only, not "." or "..". */
+bool fsu_uri_is_valid(const char *name);
+
+#endif

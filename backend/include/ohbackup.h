@@ -1,0 +1,193 @@
+/*
+ * ohbackup.h — the public C API of the ohbackup service: OpenHarmony's
+ * @ohos.file.backup (spec: file.backup.md) mirrored one to one in C.
+ *
+ *   spec                               here
+ *   ---------------------------------  -----------------------------------------
+ *   GeneralCallbacks                   ohb_callbacks_t (all eight, one user ptr)
+ *   backup.getLocalCapabilities x3     ohb_get_local_capabilities[_incremental]
+ *   backup.getBackupVersion            ohb_get_backup_version
+ *   backup.getBackupInfo               ohb_get_backup_info
+ *   new SessionBackup(cb)              ohb_session_backup_create
+ *   new SessionRestore(cb)             ohb_session_restore_create
+ *   SessionBackup.appendBundles        ohb_session_append_backup
+ *   SessionRestore.appendBundles       ohb_session_append_restore
+ *   SessionRestore.getFileHandle       ohb_session_get_file_handle
+ *   SessionRestore.publishFile         ohb_session_publish_file
+ *   release()                          ohb_session_release (then ohb_session_free)
+ *
+ * Errors are the spec's numeric codes (OHB_E_*). Every fallible call returns 0
+ * or a code and, when given an ohb_error_t, fills it with a sentence a person
+ * understands.
+ *
+ * Threads: every function here may be called from any thread, including from
+ * inside a callback. Callbacks of one session are delivered one at a time, in
+ * order, from that session's dispatcher thread, never with an internal lock
+ * held, so a client needs no locks of its own to follow a session.
+ *
+ * Files cross the API as open file descriptors, as in the spec: an fd handed
+ * to a callback belongs to the client, which must close it.
+ */
+#ifndef OHBACKUP_H
+#define OHBACKUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- error codes (spec: errorcode-filemanagement; REFERENCE.md) ---------- */
+enum {
+	OHB_OK = 0,
+	OHB_E_PERMISSION = 201,
+	OHB_E_NOT_SYSTEM_APP = 202,
+	OHB_E_PARAM = 401,
+	OHB_E_NOT_SUPPORTED = 13500001,     /* not added to backup or restore */
+	OHB_E_EXT_START_TIMEOUT = 13500002,
+	OHB_E_TIMEOUT = 13500003,
+	OHB_E_EXT_DIED = 13500004,
+	OHB_E_BUNDLE_EMPTY = 13500005,      /* bundle info for backup/restore is empty */
+	OHB_E_TAR = 13500006,
+	OHB_E_EXT_THROW = 13500007,
+	OHB_E_UNTAR = 13500008,
+	OHB_E_EXT_BOOT = 13500009,
+	OHB_E_CANCEL_UNSTARTED = 13500011,
+	OHB_E_CANCEL_UNKNOWN = 13500012,
+	OHB_E_SESSION_CONFLICT = 13500013,
+	OHB_E_NOT_COMPATIBLE = 13500014,
+	OHB_E_IPC = 13600001,
+	OHB_E_PERM = 13900001,              /* operation not permitted */
+	OHB_E_NOENT = 13900002,
+	OHB_E_IO = 13900005,
+	OHB_E_NOMEM = 13900011,
+	OHB_E_INVAL = 13900020,
+	OHB_E_NOSPC = 13900025,
+	OHB_E_UNKNOWN = 13900042,
+};
+
+typedef struct ohb_error {
+	int code;           /* 0 or an OHB_E_* code */
+	char message[512];  /* a sentence naming what failed and why */
+} ohb_error_t;
+
+/* The spec's short text for a code ("No space left on device."); never NULL. */
+const char *ohb_code_text(int code);
+/* The one errno -> code mapping of REFERENCE.md. */
+int ohb_code_from_errno(int errnum);
+
+/* ---- the service ---------------------------------------------------------- */
+typedef struct ohb_service ohb_service_t;
+
+typedef struct ohb_service_options {
+	const char *device_root;   /* required: the device root directory */
+	int max_parallel;          /* bundles run at once; <= 0 means 3 (the spec's limit) */
+	int process_interval_ms;   /* onProcess cadence; <= 0 means 250 */
+} ohb_service_options_t;
+
+/* Opens the service over a device root. Also completes or rolls back any
+ * restore that a crash interrupted (all-or-nothing, see applier.h).
+ * The caller frees the service with ohb_service_close. */
+int ohb_service_open(const ohb_service_options_t *opts, ohb_service_t **out, ohb_error_t *err);
+void ohb_service_close(ohb_service_t *svc);
+
+/* Capability file (a JSON document, REFERENCE.md "Capability file") as a
+ * readable fd positioned at 0; the caller closes it. */
+int ohb_get_local_capabilities(ohb_service_t *svc, int *fd_out, ohb_error_t *err);
+
+typedef struct ohb_incremental_time {
+	const char *bundle_name;
+	int64_t last_incremental_time;   /* ms since the epoch; 0 = never */
+} ohb_incremental_time_t;
+
+/* Incremental variant: entries also carry increSpaceOccupied. n == 0 -> 401. */
+int ohb_get_local_capabilities_incremental(ohb_service_t *svc, const ohb_incremental_time_t *list,
+    size_t n, int *fd_out, ohb_error_t *err);
+
+/* {"backupVersion":"16.0"}; *out is malloc'd, the caller frees it. */
+int ohb_get_backup_version(ohb_service_t *svc, char **out, ohb_error_t *err);
+
+/* Information about one bundle as a JSON string (malloc'd); unknown or empty
+ * bundle name -> 401. */
+int ohb_get_backup_info(ohb_service_t *svc, const char *bundle, char **out, ohb_error_t *err);
+
+/* ---- callbacks (GeneralCallbacks) ---------------------------------------- */
+typedef struct ohb_file {
+	const char *bundle_name;
+	const char *uri;         /* file name, [0-9A-Za-z_.] only */
+	int fd;                  /* backup: readable; restore: writable. Client closes. -1 on error */
+	int manifest_fd;         /* incremental: all.rp with the last file, else -1. Client closes. */
+} ohb_file_t;
+
+typedef struct ohb_callbacks {
+	void *user;
+	/* err: 0 or a code; message: the sentence for err (never NULL, "" when 0). */
+	void (*on_file_ready)(void *user, int err, const char *message, const ohb_file_t *file);
+	void (*on_bundle_begin)(void *user, int err, const char *message, const char *bundle);
+	void (*on_bundle_end)(void *user, int err, const char *message, const char *bundle);
+	void (*on_all_bundles_end)(void *user, int err, const char *message);
+	void (*on_backup_service_died)(void *user);
+	void (*on_result_report)(void *user, const char *bundle, const char *result);
+	void (*on_process)(void *user, const char *bundle, const char *process);
+	void (*on_backup_size_report)(void *user, const char *report);
+} ohb_callbacks_t;
+
+/* ---- sessions ------------------------------------------------------------- */
+typedef struct ohb_session ohb_session_t;
+
+/* One active session per service: a second create fails with 13500013 and
+ * err->message holding {"sessionInfo":{"error":"Session Conflict",...}}. */
+int ohb_session_backup_create(ohb_service_t *svc, const ohb_callbacks_t *cb, ohb_session_t **out,
+    ohb_error_t *err);
+int ohb_session_restore_create(ohb_service_t *svc, const ohb_callbacks_t *cb, ohb_session_t **out,
+    ohb_error_t *err);
+
+/* SessionBackup.appendBundles(bundlesToBackup, infos?). infos may be NULL, or
+ * hold n entries (each NULL or a JSON string). Bundles that cannot run are
+ * reported through onBundleBegin with their code, not by this return value. */
+int ohb_session_append_backup(ohb_session_t *s, const char *const *names, const char *const *infos,
+    size_t n, ohb_error_t *err);
+
+/* SessionRestore.appendBundles(capabilityFd, bundles, infos?). The capability
+ * fd is read before this returns; the caller still owns and closes it. */
+int ohb_session_append_restore(ohb_session_t *s, int capability_fd, const char *const *names,
+    const char *const *infos, size_t n, ohb_error_t *err);
+
+/* SessionRestore.getFileHandle({bundleName, uri}): answered through
+ * on_file_ready with a writable fd. Bad uri -> 13900020. */
+int ohb_session_get_file_handle(ohb_session_t *s, const char *bundle, const char *uri, ohb_error_t *err);
+
+/* SessionRestore.publishFile({bundleName, uri:""}): all files of the bundle are
+ * written; the service verifies and applies them. A non-empty uri -> 13900001. */
+int ohb_session_publish_file(ohb_session_t *s, const char *bundle, const char *uri, ohb_error_t *err);
+
+/* release(): stops accepting work, cancels what runs, removes temp files and
+ * waits until every callback has been delivered (on_all_bundles_end is
+ * delivered if it had not been). Safe to call more than once; must not be
+ * called from inside a callback of the same session. */
+int ohb_session_release(ohb_session_t *s, ohb_error_t *err);
+
+/* cancel(bundle) (spec API 18): 0 when the bundle is running (it then ends
+ * with onBundleEnd err 0 and leaves no temp files), 13500011 when it has not
+ * started yet, 13500012 when it is unknown or already finishing. */
+int ohb_session_cancel(ohb_session_t *s, const char *bundle);
+
+/* updateSendRate(bundle, fdsPerSecond): fds handed over per 1000 ms window
+ * (default 60; 0 pauses; above 800 is clamped to 800). Returns false when the
+ * bundle is not in the service's active session or rate < 0. */
+bool ohb_update_send_rate(ohb_service_t *svc, const char *bundle, int fds_per_second);
+
+/* Frees a released session (releases it first if needed). */
+void ohb_session_free(ohb_session_t *s);
+
+/* Blocks until on_all_bundles_end has been delivered or timeout_ms passes
+ * (< 0: forever). Returns true when the session has ended. A convenience for
+ * scripts and tests; the console never calls it. */
+bool ohb_session_wait(ohb_session_t *s, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

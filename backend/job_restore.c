@@ -1,0 +1,155 @@
+/*
+ * job_restore — one bundle's restore, run on a worker thread.
+ *
+ * The client has written the set's files into the fds that getFileHandle
+ * gave it (they land in the bundle's incoming folder, on the service side).
+ * After publishFile the job checks them against manage.json (every file
+ * named must be there with its recorded size), unpacks everything into a
+ * stage, and commits the stage all or nothing (stage.h). Any failure before
+ * the commit leaves the bundle's data exactly as it was.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "fsutil.h"
+#include "manage.h"
+#include "session.h"
+#include "stage.h"
+
+#define MANAGE_MAX (256u << 20)
+
+typedef struct restore_ctx {
+	ohb_session_t *s;
+	job_t *j;
+} restore_ctx_t;
+
+static bool
+ctx_cancelled(void *arg)
+{
+	restore_ctx_t *c = arg;
+	return session_job_cancelled(c->s, c->j);
+}
+
+static void
+ctx_bytes(void *arg, uint64_t bytes_done, uint64_t files_done)
+{
+	restore_ctx_t *c = arg;
+	session_progress(c->s, c->j, bytes_done, files_done);
+}
+
+/* Blocks until publishFile or cancel. Returns true when published. */
+static bool
+wait_published(ohb_session_t *s, job_t *j)
+{
+	pthread_mutex_lock(&s->lock);
+	while (!j->published && !j->cancel && !s->releasing)
+		pthread_cond_wait(&s->work_cond, &s->lock);
+	bool ok = j->published && !j->cancel && !s->releasing;
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+static int
+open_incoming(const job_t *j, const char *uri, int *fd, ohb_error_t *err)
+{
+	char *path = fsu_join(j->incoming_dir, uri);
+	if (!path)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int rc = 0;
+	if (*fd < 0)
+		rc = ohb_fail(err, OHB_E_UNTAR, "the backup of %s is incomplete: %s was not received (%s)", j->name,
+		    uri, strerror(errno));
+	free(path);
+	return rc;
+}
+
+/* Every file manage.json names must have arrived with its recorded size. */
+static int
+verify_received(const job_t *j, const manage_list_t *m, uint64_t *total, ohb_error_t *err)
+{
+	*total = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		const manage_entry_t *e = &m->v[i];
+		int fd;
+		int rc = open_incoming(j, e->file_name, &fd, err);
+		if (rc != 0)
+			return rc;
+		struct stat st;
+		rc = fstat(fd, &st);
+		close(fd);
+		if (rc != 0)
+			return ohb_fail_errno(err, errno, "cannot inspect %s", e->file_name);
+		if ((uint64_t)st.st_size != e->size)
+			return ohb_fail(err, OHB_E_UNTAR,
+			    "the backup of %s is damaged: %s has %lld bytes, manage.json records %llu", j->name,
+			    e->file_name, (long long)st.st_size, (unsigned long long)e->size);
+		*total += e->size;
+	}
+	return 0;
+}
+
+int
+job_restore_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err)
+{
+	if (!wait_published(s, j))
+		return 0;   /* cancelled or released before the client published */
+
+	char *text = NULL;
+	size_t len = 0;
+	manage_list_t m;
+	memset(&m, 0, sizeof m);
+	stage_t *st = NULL;
+	char *path = fsu_join(j->incoming_dir, "manage.json");
+	if (!path)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	int rc = fsu_read_file(path, MANAGE_MAX, &text, &len, err);
+	free(path);
+	if (rc != 0) {
+		rc = ohb_fail(err, OHB_E_UNTAR, "the backup of %s has no readable manage.json", j->name);
+		goto out;
+	}
+	if ((rc = manage_parse(text, len, &m, err)) != 0)
+		goto out;
+	uint64_t total = 0;
+	if ((rc = verify_received(j, &m, &total, err)) != 0)
+		goto out;
+	session_set_totals(s, j, total, 0);
+	session_push_process(s, j);
+
+	restore_ctx_t ctx = { s, j };
+	stage_progress_t progress = { &ctx, ctx_bytes, ctx_cancelled };
+	if ((rc = stage_open(j->bundle, &progress, &st, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < m.n && rc == 0; i++) {
+		const manage_entry_t *e = &m.v[i];
+		int fd;
+		if ((rc = open_incoming(j, e->file_name, &fd, err)) != 0)
+			break;
+		if (e->is_big_file)
+			rc = stage_add_file(st, fd, e->path, e->mode, e->mtime_sec, e->mtime_nsec, e->size, err);
+		else
+			rc = stage_add_tar(st, fd, e->file_name, err);
+		close(fd);
+		if (stage_cancelled(st) || session_job_cancelled(s, j))
+			goto out;
+	}
+	if (rc != 0)
+		goto out;
+	if ((rc = stage_commit(st, err)) != 0)
+		goto out;
+	session_progress(s, j, total, stage_files(st));
+	*result_json = session_count_result("restore", stage_files(st), stage_skipped(st), stage_bytes(st));
+out:
+	stage_free(st);
+	manage_list_free(&m);
+	free(text);
+	fsu_rm_rf(j->incoming_dir, NULL);
+	return rc;
+}

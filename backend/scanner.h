@@ -1,0 +1,64 @@
+/*
+ * scanner — what a bundle's backup consists of (REFERENCE.md "what a bundle's
+ * backup consists of"): walks the bundle's mounts with openat/fdopendir (never
+ * chdir, never following a symlink), keeps regular files and directories that
+ * match an include and no exclude, and skips symlinks and special files.
+ *
+ * Matching: a path matches an include glob when fnmatch(glob, path,
+ * FNM_LEADING_DIR) matches with the path written relative to "/" (e.g.
+ * "data/storage/el2/base/files/a.txt"); an include ending in '/' means that
+ * whole tree. Excludes use the same rule; an excluded directory is pruned.
+ * Directories that can hold no match are not descended into.
+ *
+ * Thread-safe; each call owns its result.
+ */
+#ifndef OHB_SCANNER_H
+#define OHB_SCANNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ohbackup.h"
+#include "registry.h"
+
+typedef struct scan_entry {
+	char *path;          /* absolute sandbox path; directories end in '/' */
+	uint32_t mount;      /* index into bundle->mounts of the mount holding it */
+	bool is_dir;
+	uint64_t size;       /* 0 for directories */
+	uint32_t mode;       /* st_mode (type and permission bits) */
+	int64_t mtime_sec;
+	int64_t mtime_nsec;
+} scan_entry_t;
+
+typedef struct scan_list {
+	scan_entry_t *v;     /* sorted by path (byte order) */
+	size_t n;
+	uint64_t total_bytes;   /* sum of regular files' sizes */
+	uint64_t total_files;   /* regular files only */
+	uint64_t skipped;       /* symlinks, sockets, fifos, devices, unreadable dirs */
+} scan_list_t;
+
+/* Lists what a backup of b would take. A missing mount directory or include
+ * root is not an error (nothing to back up there). `cancelled`, when not NULL,
+ * is polled between directories; when it returns true the scan stops with
+ * 0 and a partial list is NOT returned (out is left empty). */
+int scan_bundle(const reg_bundle_t *b, bool (*cancelled)(void *ctx), void *ctx, scan_list_t *out,
+    ohb_error_t *err);
+void scan_list_free(scan_list_t *list);
+
+/* Quick size only (bytes of regular files that scan_bundle would list, and
+ * bytes of those with mtime (ms) > since_ms when since_ms > 0). No list kept. */
+int scan_bundle_size(const reg_bundle_t *b, int64_t since_ms, uint64_t *bytes, uint64_t *inc_bytes,
+    ohb_error_t *err);
+
+/* The real path of an entry: mount dir + the part of the path below the mount's
+ * prefix (trailing '/' of directories dropped). malloc'd. */
+char *scan_entry_real_path(const reg_bundle_t *b, const scan_entry_t *e);
+
+/* The matching rule above, exposed for tests: does `path` (absolute sandbox
+ * path) fall under glob `pattern`? */
+bool scan_path_matches(const char *pattern, const char *path);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * service — the module functions of @ohos.file.backup that need no session:
+ * opening the service over a device root, getLocalCapabilities (all
+ * variants), getBackupVersion and getBackupInfo.
+ *
+ * Opening the service is also where an interrupted restore is finished or
+ * rolled back (stage_recover), so a bundle is wholly old or wholly new once
+ * any next command has run.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "capability.h"
+#include "errors.h"
+#include "fsutil.h"
+#include "registry.h"
+#include "scanner.h"
+#include "session.h"
+#include "stage.h"
+
+int
+ohb_service_open(const ohb_service_options_t *opts, ohb_service_t **out, ohb_error_t *err)
+{
+	ohb_error_clear(err);
+	if (!opts || !opts->device_root || !*opts->device_root || !out)
+		return ohb_fail(err, OHB_E_PARAM, "a device root directory is required");
+	reg_device_t *dev = NULL;
+	int rc = reg_device_open(opts->device_root, &dev, err);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < dev->n_bundles; i++) {
+		ohb_error_t e;
+		if (stage_recover(dev->bundles[i], &e) != 0) {
+			rc = ohb_fail(err, e.code, "cannot finish an interrupted restore of %s: %s",
+			    dev->bundles[i]->name, e.message);
+			reg_device_free(dev);
+			return rc;
+		}
+	}
+	ohb_service_t *svc = calloc(1, sizeof *svc);
+	if (!svc || !(svc->root = strdup(dev->root))) {
+		free(svc);
+		reg_device_free(dev);
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	}
+	reg_device_free(dev);
+	svc->max_parallel = opts->max_parallel > 0 ? opts->max_parallel : 3;
+	svc->process_interval_ms = opts->process_interval_ms > 0 ? opts->process_interval_ms : 250;
+	svc->lock_fd = -1;
+	pthread_mutex_init(&svc->lock, NULL);
+	*out = svc;
+	return 0;
+}
+
+void
+ohb_service_close(ohb_service_t *svc)
+{
+	if (!svc)
+		return;
+	pthread_mutex_destroy(&svc->lock);
+	free(svc->root);
+	free(svc);
+}
+
+static int
+capabilities_fd(ohb_service_t *svc, const ohb_incremental_time_t *list, size_t n, int *fd_out, ohb_error_t *err)
+{
+	reg_device_t *dev = NULL;
+	int rc = reg_device_open(svc->root, &dev, err);
+	if (rc != 0)
+		return rc;
+	char *json = NULL;
+	rc = cap_build_json(dev, list, n, &json, err);
+	if (rc == 0)
+		rc = fsu_anon_fd(NULL, json, strlen(json), fd_out, err);
+	free(json);
+	reg_device_free(dev);
+	return rc;
+}
+
+int
+ohb_get_local_capabilities(ohb_service_t *svc, int *fd_out, ohb_error_t *err)
+{
+	ohb_error_clear(err);
+	if (!svc || !fd_out)
+		return ohb_fail(err, OHB_E_PARAM, "a service and an output fd are required");
+	return capabilities_fd(svc, NULL, 0, fd_out, err);
+}
+
+int
+ohb_get_local_capabilities_incremental(ohb_service_t *svc, const ohb_incremental_time_t *list, size_t n,
+    int *fd_out, ohb_error_t *err)
+{
+	ohb_error_clear(err);
+	if (!svc || !fd_out || !list || n == 0)
+		return ohb_fail(err, OHB_E_PARAM, "the list of bundles with their last incremental time is empty");
+	for (size_t i = 0; i < n; i++)
+		if (!list[i].bundle_name || list[i].last_incremental_time < 0)
+			return ohb_fail(err, OHB_E_PARAM, "entry %zu of the list is invalid", i);
+	return capabilities_fd(svc, list, n, fd_out, err);
+}
+
+int
+ohb_get_backup_version(ohb_service_t *svc, char **out, ohb_error_t *err)
+{
+	ohb_error_clear(err);
+	if (!svc || !out)
+		return ohb_fail(err, OHB_E_PARAM, "a service and an output pointer are required");
+	reg_device_t *dev = NULL;
+	int rc = reg_device_open(svc->root, &dev, err);
+	if (rc != 0)
+		return rc;
+	*out = fsu_printf("{\"backupVersion\":\"%s\"}", dev->backup_version);
+	reg_device_free(dev);
+	return *out ? 0 : ohb_fail(err, OHB_E_NOMEM, "out of memory");
+}
+
+int
+ohb_get_backup_info(ohb_service_t *svc, const char *bundle, char **out, ohb_error_t *err)
+{
+	ohb_error_clear(err);
+	if (!svc || !out || !bundle || !*bundle)
+		return ohb_fail(err, OHB_E_PARAM, "a bundle name is required");
+	reg_device_t *dev = NULL;
+	int rc = reg_device_open(svc->root, &dev, err);
+	if (rc != 0)
+		return rc;
+	const reg_bundle_t *b = reg_device_find(dev, bundle);
+	if (!b) {
+		rc = ohb_fail(err, OHB_E_PARAM, "%s is not installed on this device", bundle);
+		reg_device_free(dev);
+		return rc;
+	}
+	uint64_t bytes = 0, inc = 0;
+	rc = scan_bundle_size(b, 0, &bytes, &inc, err);
+	if (rc == 0) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "bundleName", b->name);
+		cJSON_AddNumberToObject(o, "appIndex", b->app_index);
+		cJSON_AddNumberToObject(o, "versionCode", (double)b->version_code);
+		cJSON_AddStringToObject(o, "versionName", b->version_name);
+		cJSON_AddNumberToObject(o, "spaceOccupied", (double)bytes);
+		cJSON_AddBoolToObject(o, "allToBackup", b->allow_backup_restore);
+		cJSON_AddBoolToObject(o, "fullBackupOnly", b->full_backup_only);
+		cJSON_AddStringToObject(o, "restoreDeps", b->restore_deps);
+		cJSON_AddStringToObject(o, "supportScene", b->support_scene);
+		cJSON *extra = cJSON_Parse(b->extra_info_json);
+		cJSON_AddItemToObject(o, "extraInfo", extra ? extra : cJSON_CreateObject());
+		cJSON *inc_arr = cJSON_AddArrayToObject(o, "includes");
+		for (size_t i = 0; i < b->n_includes; i++)
+			cJSON_AddItemToArray(inc_arr, cJSON_CreateString(b->includes[i]));
+		cJSON *exc_arr = cJSON_AddArrayToObject(o, "excludes");
+		for (size_t i = 0; i < b->n_excludes; i++)
+			cJSON_AddItemToArray(exc_arr, cJSON_CreateString(b->excludes[i]));
+		*out = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if (!*out)
+			rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	}
+	reg_device_free(dev);
+	return rc;
+}

@@ -1,0 +1,146 @@
+/*
+ * session — the internals shared by the session core (session.c) and the
+ * per-bundle jobs (job_backup.c, job_restore.c). Not a public header.
+ *
+ * One ohb_session_t runs a set of jobs (one per appended bundle). A pool of
+ * worker threads (at most max_parallel) takes pending jobs, larger priority
+ * first, ties in call order, and runs them. Whatever a job has to tell the
+ * client it pushes as an event onto the session's queue; one dispatcher
+ * thread delivers the events in order, one at a time, with no lock held.
+ *
+ * Locking: everything in ohb_session_t and job_t marked (L) is guarded by
+ * s->lock. A job's worker reads its own immutable fields without the lock.
+ */
+#ifndef OHB_SESSION_H
+#define OHB_SESSION_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "capability.h"
+#include "ohbackup.h"
+#include "registry.h"
+
+typedef enum { SESSION_BACKUP, SESSION_RESTORE } session_kind_t;
+
+typedef enum {
+	JOB_PENDING,     /* appended, waiting for a worker */
+	JOB_RUNNING,     /* onBundleBegin queued, work under way */
+	JOB_FINISHING,   /* final events being queued; cancel now answers 13500012 */
+	JOB_DONE,
+} job_state_t;
+
+typedef struct job {
+	char *name;                   /* as the client names it (the source name on restore) */
+	char *info;                   /* the infos[] string or NULL */
+	int priority;
+	size_t order;
+	const reg_bundle_t *bundle;   /* the local bundle the job works on (the target on restore) */
+
+	job_state_t state;            /* (L) */
+	bool cancel;                  /* (L) cancel() or release() asked the job to stop */
+	bool progress_live;           /* (L) periodic onProcess wanted */
+	uint64_t bytes_done, bytes_total, files_done, files_total;   /* (L) */
+
+	/* send rate (updateSendRate): fds per 1000 ms window */
+	int rate;                     /* (L) */
+	int64_t window_start_ms;      /* (L) */
+	int sent_in_window;           /* (L) */
+
+	/* restore only */
+	bool published;               /* (L) publishFile received */
+	char *incoming_dir;           /* where getFileHandle's files are written */
+} job_t;
+
+typedef enum {
+	EV_FILE_READY,
+	EV_BUNDLE_BEGIN,
+	EV_BUNDLE_END,
+	EV_ALL_END,
+	EV_RESULT,
+	EV_PROCESS,
+} event_type_t;
+
+typedef struct event {
+	event_type_t type;
+	int err;
+	char *message;
+	char *bundle;
+	char *uri;
+	char *text;
+	int fd, manifest_fd;
+	struct event *next;
+} event_t;
+
+struct ohb_service {
+	char *root;
+	int max_parallel;
+	int process_interval_ms;
+	pthread_mutex_t lock;
+	ohb_session_t *active;        /* guarded by lock */
+	int lock_fd;                  /* flock on <root>/service.lock while a session is active */
+};
+
+struct ohb_session {
+	ohb_service_t *svc;
+	session_kind_t kind;
+	ohb_callbacks_t cb;
+	reg_device_t *dev;
+	int64_t created_ms;
+	cap_file_t cap;               /* restore: the capability file appended with */
+	bool have_cap;
+
+	pthread_mutex_t lock;
+	pthread_cond_t work_cond;     /* (L) job state, publish, cancel, rate windows */
+	pthread_cond_t queue_cond;    /* (L) events queued or delivered */
+
+	job_t **jobs;                 /* (L) */
+	size_t n_jobs, cap_jobs;      /* (L) */
+	size_t running;               /* (L) */
+	event_t *head, *tail;         /* (L) */
+	size_t files_in_queue;        /* (L) undelivered onFileReady events: back-pressure */
+	bool releasing;               /* (L) */
+	bool all_end_queued;          /* (L) */
+	bool all_end_delivered;       /* (L) */
+	bool dispatcher_stop;         /* (L) */
+
+	pthread_t dispatcher;
+	pthread_t *workers;
+	size_t n_workers;
+	bool threads_started;
+};
+
+/* ---- used by the jobs (called without s->lock held) ---- */
+
+/* Queues an event; takes ownership of fd/manifest_fd (closed if the event is
+ * dropped). Strings are copied. Returns OHB_E_NOMEM on allocation failure
+ * (the fds are then closed). */
+int session_push(ohb_session_t *s, event_type_t type, int err, const char *message, const char *bundle,
+    const char *uri, const char *text, int fd, int manifest_fd);
+
+/* Progress counters of a job (and the onProcess they feed). */
+void session_progress(ohb_session_t *s, job_t *j, uint64_t bytes_done, uint64_t files_done);
+void session_set_totals(ohb_session_t *s, job_t *j, uint64_t bytes_total, uint64_t files_total);
+/* Queues one onProcess now, from the job's counters. */
+void session_push_process(ohb_session_t *s, job_t *j);
+/* Queues an onProcess carrying errorInfo (a file that could not be handled). */
+void session_push_process_error(ohb_session_t *s, job_t *j, int code, const char *message);
+
+/* True when the job should stop (cancel or release). */
+bool session_job_cancelled(ohb_session_t *s, job_t *j);
+
+/* Waits for the send-rate window and queue back-pressure, then queues an
+ * onFileReady with fd (ownership passes). Returns non-zero when the job was
+ * cancelled while waiting (fd is closed then). */
+int session_send_file(ohb_session_t *s, job_t *j, const char *uri, int fd, int manifest_fd);
+
+/* The job bodies: return 0 or a code with err filled. They queue the
+ * onFileReady/onProcess events; the core queues begin/result/end. */
+int job_backup_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err);
+int job_restore_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err);
+
+/* The CountInfo result of REFERENCE.md (malloc'd). */
+char *session_count_result(const char *what, uint64_t ok, uint64_t failed, uint64_t bytes);
+
+#endif

@@ -1,0 +1,198 @@
+/* Tests of errors.c (the one errno mapping) and fsutil.c (atomic writes, copies, rm -rf). */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "fsutil.h"
+
+static char *
+make_tmpdir(void)
+{
+	char tmpl[] = "/tmp/ohb-fsutil-XXXXXX";
+	char *d = mkdtemp(tmpl);
+	ck_assert_ptr_nonnull(d);
+	return strdup(d);
+}
+
+START_TEST(errno_mapping_follows_reference)
+{
+	ck_assert_int_eq(ohb_code_from_errno(EPERM), 13900001);
+	ck_assert_int_eq(ohb_code_from_errno(EIO), 13900005);
+	ck_assert_int_eq(ohb_code_from_errno(EBADF), 13900005);
+	ck_assert_int_eq(ohb_code_from_errno(EACCES), 13900005);
+	ck_assert_int_eq(ohb_code_from_errno(EFBIG), 13900005);
+	ck_assert_int_eq(ohb_code_from_errno(ENOMEM), 13900011);
+	ck_assert_int_eq(ohb_code_from_errno(EMFILE), 13900011);
+	ck_assert_int_eq(ohb_code_from_errno(ENOENT), 13900020);
+	ck_assert_int_eq(ohb_code_from_errno(ENOTDIR), 13900020);
+	ck_assert_int_eq(ohb_code_from_errno(EISDIR), 13900020);
+	ck_assert_int_eq(ohb_code_from_errno(ENAMETOOLONG), 13900020);
+	ck_assert_int_eq(ohb_code_from_errno(ENOSPC), 13900025);
+	ck_assert_int_eq(ohb_code_from_errno(EXDEV), 13900042);
+	ck_assert_str_eq(ohb_code_text(13900025), "No space left on device.");
+}
+END_TEST
+
+START_TEST(fail_errno_names_the_cause)
+{
+	ohb_error_t err;
+	int rc = ohb_fail_errno(&err, ENOSPC, "cannot write %s", "x.tar");
+	ck_assert_int_eq(rc, OHB_E_NOSPC);
+	ck_assert_int_eq(err.code, OHB_E_NOSPC);
+	ck_assert_ptr_nonnull(strstr(err.message, "cannot write x.tar: "));
+	ck_assert_int_eq(ohb_fail(NULL, 401, "no err object"), 401);
+}
+END_TEST
+
+START_TEST(atomic_write_replaces_whole_file_and_leaves_no_temp)
+{
+	char *d = make_tmpdir();
+	ohb_error_t err;
+	ck_assert_int_eq(fsu_write_atomic(d, "a.json", "old", 3, 0644, &err), 0);
+	ck_assert_int_eq(fsu_write_atomic(d, "a.json", "newer", 5, 0600, &err), 0);
+	char *p = fsu_join(d, "a.json");
+	char *text = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(fsu_read_file(p, 100, &text, &len, &err), 0);
+	ck_assert_str_eq(text, "newer");
+	struct stat st;
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	/* only a.json is left */
+	char *cmd = fsu_printf("test $(ls -A %s | wc -l) -eq 1", d);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+	free(text);
+	free(p);
+	fsu_rm_rf(d, NULL);
+	free(d);
+}
+END_TEST
+
+START_TEST(atomic_write_into_missing_dir_fails_cleanly)
+{
+	ohb_error_t err;
+	int rc = fsu_write_atomic("/nonexistent/ohb", "x", "1", 1, 0644, &err);
+	ck_assert_int_eq(rc, 13900020);
+	ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent/ohb"));
+}
+END_TEST
+
+START_TEST(read_file_caps_size)
+{
+	char *d = make_tmpdir();
+	ohb_error_t err;
+	ck_assert_int_eq(fsu_write_atomic(d, "big", "0123456789", 10, 0644, &err), 0);
+	char *p = fsu_join(d, "big");
+	char *text = NULL;
+	ck_assert_int_eq(fsu_read_file(p, 5, &text, NULL, &err), OHB_E_INVAL);
+	ck_assert_int_eq(fsu_read_file(p, 10, &text, NULL, &err), 0);
+	free(text);
+	free(p);
+	fsu_rm_rf(d, NULL);
+	free(d);
+}
+END_TEST
+
+START_TEST(copy_fd_atomic_and_anon_fd)
+{
+	char *d = make_tmpdir();
+	ohb_error_t err;
+	size_t n = 3u << 20;
+	char *buf = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)(i * 7);
+	int fd = -1;
+	ck_assert_int_eq(fsu_anon_fd(d, buf, n, &fd, &err), 0);
+	uint64_t copied = 0;
+	ck_assert_int_eq(fsu_copy_fd_atomic(fd, d, "copy", 0644, &copied, &err), 0);
+	ck_assert_uint_eq(copied, n);
+	close(fd);
+	char *p = fsu_join(d, "copy");
+	char *text = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(fsu_read_file(p, n, &text, &len, &err), 0);
+	ck_assert_uint_eq(len, n);
+	ck_assert_int_eq(memcmp(text, buf, n), 0);
+	free(text);
+	free(p);
+	free(buf);
+	fsu_rm_rf(d, NULL);
+	free(d);
+}
+END_TEST
+
+START_TEST(rm_rf_does_not_follow_symlinks)
+{
+	char *d = make_tmpdir();
+	char *outside = make_tmpdir();
+	char *cmd = fsu_printf("mkdir -p %s/t/a/b && touch %s/t/a/b/f %s/keep && ln -s %s %s/t/a/link", d, d, outside,
+	    outside, d);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+	char *t = fsu_join(d, "t");
+	ck_assert_int_eq(fsu_rm_rf(t, NULL), 0);
+	ck_assert_int_ne(access(t, F_OK), 0);
+	char *keep = fsu_join(outside, "keep");
+	ck_assert_int_eq(access(keep, F_OK), 0);
+	ck_assert_int_eq(fsu_rm_rf(t, NULL), 0);  /* missing is fine */
+	free(keep);
+	free(t);
+	fsu_rm_rf(d, NULL);
+	fsu_rm_rf(outside, NULL);
+	free(d);
+	free(outside);
+}
+END_TEST
+
+START_TEST(uri_rule)
+{
+	ck_assert(fsu_uri_is_valid("part.0.tar"));
+	ck_assert(fsu_uri_is_valid("3f9a0000aaaabbbb.db"));
+	ck_assert(fsu_uri_is_valid("manage.json"));
+	ck_assert(!fsu_uri_is_valid(""));
+	ck_assert(!fsu_uri_is_valid(".."));
+	ck_assert(!fsu_uri_is_valid("a/b"));
+	ck_assert(!fsu_uri_is_valid("a-b"));
+	ck_assert(!fsu_uri_is_valid("a b"));
+}
+END_TEST
+
+START_TEST(mkdir_p_over_a_file_fails)
+{
+	char *d = make_tmpdir();
+	ohb_error_t err;
+	char *deep = fsu_printf("%s/x/y/z", d);
+	ck_assert_int_eq(fsu_mkdir_p(deep, 0755, &err), 0);
+	ck_assert_int_eq(fsu_mkdir_p(deep, 0755, &err), 0);
+	ck_assert_int_eq(fsu_write_atomic(d, "file", "x", 1, 0644, &err), 0);
+	char *over = fsu_printf("%s/file/sub", d);
+	ck_assert_int_ne(fsu_mkdir_p(over, 0755, &err), 0);
+	free(over);
+	free(deep);
+	fsu_rm_rf(d, NULL);
+	free(d);
+}
+END_TEST
+
+Suite *fsutil_suite(void)
+{
+	Suite *s = suite_create("fsutil");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, errno_mapping_follows_reference);
+	tcase_add_test(tc, fail_errno_names_the_cause);
+	tcase_add_test(tc, atomic_write_replaces_whole_file_and_leaves_no_temp);
+	tcase_add_test(tc, atomic_write_into_missing_dir_fails_cleanly);
+	tcase_add_test(tc, read_file_caps_size);
+	tcase_add_test(tc, copy_fd_atomic_and_anon_fd);
+	tcase_add_test(tc, rm_rf_does_not_follow_symlinks);
+	tcase_add_test(tc, uri_rule);
+	tcase_add_test(tc, mkdir_p_over_a_file_fails);
+	suite_add_tcase(s, tc);
+	return s;
+}

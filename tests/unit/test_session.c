@@ -1,0 +1,501 @@
+/* Whole sessions through the public API (ohbackup.h): callback order, refused
+ * bundles, session conflict, a restore round trip, argument errors, cancel
+ * codes and the onProcess cadence. Each test builds its own device root. */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "ohbackup.h"
+#include "registry.h"
+
+#define MAX_EVENTS 4096
+
+typedef struct recorder {
+	char *ev[MAX_EVENTS];        /* "begin com.a 0", "file com.a part.0.tar", ... */
+	int64_t at[MAX_EVENTS];
+	int n;
+	const char *save_dir;        /* backup: write received files here (per bundle subdir) */
+	ohb_session_t *s;
+	const char *restore_from;    /* restore: read files from here */
+} recorder_t;
+
+static void
+rec(recorder_t *r, char *text)
+{
+	if (r->n < MAX_EVENTS) {
+		r->at[r->n] = fsu_mono_ms();
+		r->ev[r->n++] = text;
+	} else {
+		free(text);
+	}
+}
+
+static void
+on_file(void *u, int err, const char *msg, const ohb_file_t *f)
+{
+	(void)msg;
+	recorder_t *r = u;
+	rec(r, fsu_printf("file %s %s %d", f->bundle_name, f->uri, err));
+	if (r->save_dir && f->fd >= 0) {
+		char *dir = fsu_join(r->save_dir, f->bundle_name);
+		fsu_mkdir_p(dir, 0700, NULL);
+		ck_assert_int_eq(fsu_copy_fd_atomic(f->fd, dir, f->uri, 0600, NULL, NULL), 0);
+		free(dir);
+	}
+	if (r->restore_from && f->fd >= 0) {
+		char *p = fsu_printf("%s/%s/%s", r->restore_from, f->bundle_name, f->uri);
+		int in = open(p, O_RDONLY);
+		ck_assert_int_ge(in, 0);
+		ck_assert_int_eq(fsu_copy_fd(in, f->fd, NULL, NULL), 0);
+		close(in);
+		free(p);
+	}
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->manifest_fd >= 0)
+		close(f->manifest_fd);
+}
+
+static void
+on_begin(void *u, int err, const char *msg, const char *b)
+{
+	(void)msg;
+	rec(u, fsu_printf("begin %s %d", b, err));
+}
+
+static void
+on_end(void *u, int err, const char *msg, const char *b)
+{
+	(void)msg;
+	rec(u, fsu_printf("end %s %d", b, err));
+}
+
+static void
+on_all(void *u, int err, const char *msg)
+{
+	(void)msg;
+	rec(u, fsu_printf("all %d", err));
+}
+
+static void
+on_result(void *u, const char *b, const char *result)
+{
+	rec(u, fsu_printf("result %s %s", b, result));
+}
+
+static void
+on_process(void *u, const char *b, const char *p)
+{
+	rec(u, fsu_printf("process %s %s", b, p));
+}
+
+static const ohb_callbacks_t *
+callbacks(recorder_t *r, ohb_callbacks_t *cb)
+{
+	ohb_callbacks_t c = { r, on_file, on_begin, on_end, on_all, NULL, on_result, on_process, NULL };
+	*cb = c;
+	return cb;
+}
+
+static void
+rec_free(recorder_t *r)
+{
+	for (int i = 0; i < r->n; i++)
+		free(r->ev[i]);
+}
+
+static int
+find_ev(const recorder_t *r, const char *prefix)
+{
+	for (int i = 0; i < r->n; i++)
+		if (strncmp(r->ev[i], prefix, strlen(prefix)) == 0)
+			return i;
+	return -1;
+}
+
+static int
+last_ev(const recorder_t *r, const char *prefix)
+{
+	int last = -1;
+	for (int i = 0; i < r->n; i++)
+		if (strncmp(r->ev[i], prefix, strlen(prefix)) == 0)
+			last = i;
+	return last;
+}
+
+typedef struct fixture {
+	char *ws, *root, *data;
+	ohb_service_t *svc;
+} fixture_t;
+
+static void
+write_file(const char *path, size_t size, unsigned seed)
+{
+	FILE *f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	for (size_t i = 0; i < size; i++)
+		fputc((int)((i * 31 + seed) & 0xff), f);
+	fclose(f);
+}
+
+/* A device with bundle com.test.app over ws/data holding n_small small files and n_big 2.5 MiB files. */
+static void
+fixture_up(fixture_t *fx, int n_small, int n_big, int interval_ms)
+{
+	char tmpl[] = "/tmp/ohb-session-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	fx->ws = strdup(tmpl);
+	fx->root = fsu_join(fx->ws, "root");
+	fx->data = fsu_join(fx->ws, "data");
+	ck_assert_int_eq(fsu_mkdir_p(fx->root, 0755, NULL), 0);
+	ck_assert_int_eq(fsu_mkdir_p(fx->data, 0755, NULL), 0);
+	char *sub = fsu_join(fx->data, "notes/deep/er");
+	ck_assert_int_eq(fsu_mkdir_p(sub, 0755, NULL), 0);
+	for (int i = 0; i < n_small; i++) {
+		char *p = fsu_printf("%s/n%03d.txt", i % 2 ? sub : fx->data, i);
+		write_file(p, 100 + (size_t)i * 37, (unsigned)i);
+		free(p);
+	}
+	for (int i = 0; i < n_big; i++) {
+		char *p = fsu_printf("%s/big%d.db", fx->data, i);
+		write_file(p, (5u << 19) + (size_t)i, (unsigned)i + 100);
+		free(p);
+	}
+	free(sub);
+	ohb_error_t err;
+	ck_assert_msg(reg_bundle_add_dir(fx->root, "com.test.app", fx->data, &err) == 0, "%s", err.message);
+	ohb_service_options_t o = { fx->root, 0, interval_ms };
+	ck_assert_msg(ohb_service_open(&o, &fx->svc, &err) == 0, "%s", err.message);
+}
+
+static void
+fixture_down(fixture_t *fx)
+{
+	ohb_service_close(fx->svc);
+	fsu_rm_rf(fx->ws, NULL);
+	free(fx->ws);
+	free(fx->root);
+	free(fx->data);
+}
+
+static void
+run_backup(fixture_t *fx, recorder_t *r, const char *const *names, size_t n)
+{
+	ohb_callbacks_t cb;
+	ohb_session_t *s = NULL;
+	ohb_error_t err;
+	ck_assert_int_eq(ohb_session_backup_create(fx->svc, callbacks(r, &cb), &s, &err), 0);
+	r->s = s;
+	ck_assert_int_eq(ohb_session_append_backup(s, names, NULL, n, &err), 0);
+	ck_assert(ohb_session_wait(s, 60000));
+	ck_assert_int_eq(ohb_session_release(s, &err), 0);
+	ohb_session_free(s);
+}
+
+START_TEST(backup_callbacks_come_in_reference_order)
+{
+	fixture_t fx;
+	fixture_up(&fx, 40, 2, 0);
+	recorder_t r = { 0 };
+	const char *names[] = { "com.test.app" };
+	run_backup(&fx, &r, names, 1);
+	int begin = find_ev(&r, "begin com.test.app 0");
+	int first_process = find_ev(&r, "process com.test.app");
+	int first_file = find_ev(&r, "file com.test.app");
+	int manage = find_ev(&r, "file com.test.app manage.json 0");
+	int last_file = last_ev(&r, "file com.test.app");
+	int result = find_ev(&r, "result com.test.app");
+	int end = find_ev(&r, "end com.test.app 0");
+	int all = find_ev(&r, "all 0");
+	ck_assert_int_eq(begin, 0);
+	ck_assert_int_gt(first_process, begin);
+	ck_assert_int_gt(first_file, begin);
+	ck_assert_int_eq(manage, last_file);
+	ck_assert_int_gt(result, manage);
+	ck_assert_int_gt(end, result);
+	ck_assert_int_eq(all, r.n - 1);
+	ck_assert_int_ge(find_ev(&r, "file com.test.app part.0.tar 0"), 0);
+	/* two big files, raw under 16-hex names with their extension */
+	int bigs = 0;
+	for (int i = 0; i < r.n; i++) {
+		char name[64];
+		if (sscanf(r.ev[i], "file com.test.app %63s", name) == 1 && strlen(name) == 19 &&
+		    strcmp(name + 16, ".db") == 0)
+			bigs++;
+	}
+	ck_assert_int_eq(bigs, 2);
+	ck_assert_ptr_nonnull(strstr(r.ev[result], "\"successCount\":42"));
+	ck_assert_ptr_nonnull(strstr(r.ev[first_process], "processResult"));
+	rec_free(&r);
+	fixture_down(&fx);
+}
+END_TEST
+
+START_TEST(unknown_and_disallowed_bundles_are_refused_with_their_codes)
+{
+	fixture_t fx;
+	fixture_up(&fx, 3, 0, 0);
+	/* make a second bundle that does not allow backup */
+	char *d2 = fsu_join(fx.ws, "data2");
+	fsu_mkdir_p(d2, 0755, NULL);
+	ck_assert_int_eq(reg_bundle_add_dir(fx.root, "com.test.bank", d2, NULL), 0);
+	char *desc = fsu_printf("%s/bundles/com.test.bank/bundle.json", fx.root);
+	char *text = NULL;
+	ck_assert_int_eq(fsu_read_file(desc, 1 << 20, &text, NULL, NULL), 0);
+	char *at = strstr(text, "\"allowToBackupRestore\"");
+	ck_assert_ptr_nonnull(at);
+	char *t = strstr(at, "true");
+	ck_assert_ptr_nonnull(t);
+	char *edited = fsu_printf("%.*sfalse%s", (int)(t - text), text, t + 4);
+	char *dir = fsu_printf("%s/bundles/com.test.bank", fx.root);
+	ck_assert_int_eq(fsu_write_atomic(dir, "bundle.json", edited, strlen(edited), 0644, NULL), 0);
+
+	recorder_t r = { 0 };
+	const char *names[] = { "com.test.nosuch", "com.test.bank", "com.test.app" };
+	run_backup(&fx, &r, names, 3);
+	ck_assert_int_ge(find_ev(&r, "begin com.test.nosuch 13500005"), 0);
+	ck_assert_int_ge(find_ev(&r, "end com.test.nosuch 13500005"), 0);
+	ck_assert_int_ge(find_ev(&r, "begin com.test.bank 13500001"), 0);
+	ck_assert_int_ge(find_ev(&r, "end com.test.bank 13500001"), 0);
+	ck_assert_int_ge(find_ev(&r, "end com.test.app 0"), 0);
+	ck_assert_int_eq(find_ev(&r, "file com.test.bank"), -1);
+	ck_assert_int_eq(find_ev(&r, "all 0"), r.n - 1);
+	rec_free(&r);
+	free(dir);
+	free(edited);
+	free(text);
+	free(desc);
+	free(d2);
+	fixture_down(&fx);
+}
+END_TEST
+
+START_TEST(second_session_conflicts)
+{
+	fixture_t fx;
+	fixture_up(&fx, 1, 0, 0);
+	recorder_t r = { 0 };
+	ohb_callbacks_t cb;
+	ohb_session_t *a = NULL, *b = NULL;
+	ohb_error_t err;
+	ck_assert_int_eq(ohb_session_backup_create(fx.svc, callbacks(&r, &cb), &a, &err), 0);
+	ck_assert_int_eq(ohb_session_restore_create(fx.svc, &cb, &b, &err), OHB_E_SESSION_CONFLICT);
+	ck_assert_ptr_nonnull(strstr(err.message, "\"sessionInfo\""));
+	ck_assert_ptr_nonnull(strstr(err.message, "Session Conflict"));
+	/* another service over the same root (another process, as far as the lock knows) */
+	ohb_service_t *other = NULL;
+	ohb_service_options_t o = { fx.root, 0, 0 };
+	ck_assert_int_eq(ohb_service_open(&o, &other, &err), 0);
+	ck_assert_int_eq(ohb_session_backup_create(other, &cb, &b, &err), OHB_E_SESSION_CONFLICT);
+	ohb_session_free(a);
+	ck_assert_int_eq(ohb_session_backup_create(other, &cb, &b, &err), 0);
+	ohb_session_free(b);
+	ohb_service_close(other);
+	rec_free(&r);
+	fixture_down(&fx);
+}
+END_TEST
+
+START_TEST(restore_round_trip_through_the_api)
+{
+	fixture_t fx;
+	fixture_up(&fx, 30, 1, 0);
+	char *saved = fsu_join(fx.ws, "saved");
+	fsu_mkdir_p(saved, 0700, NULL);
+	recorder_t r = { 0 };
+	r.save_dir = saved;
+	const char *names[] = { "com.test.app" };
+	run_backup(&fx, &r, names, 1);
+	rec_free(&r);
+
+	char *snap_before = fsu_printf("cd %s && find . -mindepth 1 -printf '%%P|%%y|%%m|%%s|%%Ts\\n' | sort > %s/before && "
+	                               "find . -type f -exec sha256sum {} + | sort >> %s/before", fx.data, fx.ws, fx.ws);
+	ck_assert_int_eq(system(snap_before), 0);
+	char *wipe = fsu_printf("rm -rf %s/* && echo stale > %s/n000.txt", fx.data, fx.data);
+	ck_assert_int_eq(system(wipe), 0);
+
+	int caps = -1;
+	ohb_error_t err;
+	ck_assert_int_eq(ohb_get_local_capabilities(fx.svc, &caps, &err), 0);
+	memset(&r, 0, sizeof r);
+	r.restore_from = saved;
+	ohb_callbacks_t cb;
+	ohb_session_t *s = NULL;
+	ck_assert_int_eq(ohb_session_restore_create(fx.svc, callbacks(&r, &cb), &s, &err), 0);
+	ck_assert_int_eq(ohb_session_append_restore(s, caps, names, NULL, 1, &err), 0);
+	close(caps);
+	ck_assert_int_eq(ohb_session_get_file_handle(s, "com.test.app", "a/b", &err), OHB_E_INVAL);
+	ck_assert_int_eq(ohb_session_publish_file(s, "com.test.app", "part.0.tar", &err), OHB_E_PERM);
+	char *bdir = fsu_join(saved, "com.test.app");
+	DIR *d = opendir(bdir);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			ck_assert_int_eq(ohb_session_get_file_handle(s, "com.test.app", de->d_name, &err), 0);
+	closedir(d);
+	/* the fds are answered in order: wait for them before publishing */
+	for (int i = 0; i < 200 && find_ev(&r, "file com.test.app manage.json") < 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(ohb_session_publish_file(s, "com.test.app", "", &err), 0);
+	ck_assert(ohb_session_wait(s, 60000));
+	ck_assert_int_ge(find_ev(&r, "end com.test.app 0"), 0);
+	ohb_session_free(s);
+
+	char *snap_after = fsu_printf("cd %s && find . -mindepth 1 -printf '%%P|%%y|%%m|%%s|%%Ts\\n' | sort > %s/after && "
+	                              "find . -type f -exec sha256sum {} + | sort >> %s/after && cmp %s/before %s/after",
+	    fx.data, fx.ws, fx.ws, fx.ws, fx.ws);
+	ck_assert_int_eq(system(snap_after), 0);
+	rec_free(&r);
+	free(bdir);
+	free(snap_before);
+	free(snap_after);
+	free(wipe);
+	free(saved);
+	fixture_down(&fx);
+}
+END_TEST
+
+START_TEST(cancel_answers_by_state)
+{
+	fixture_t fx;
+	fixture_up(&fx, 2, 0, 0);
+	recorder_t r = { 0 };
+	ohb_callbacks_t cb;
+	ohb_session_t *s = NULL;
+	ck_assert_int_eq(ohb_session_backup_create(fx.svc, callbacks(&r, &cb), &s, NULL), 0);
+	ck_assert_int_eq(ohb_session_cancel(s, "com.test.nosuch"), OHB_E_CANCEL_UNKNOWN);
+	const char *names[] = { "com.test.app" };
+	ck_assert_int_eq(ohb_session_append_backup(s, names, NULL, 1, NULL), 0);
+	ck_assert(ohb_session_wait(s, 60000));
+	ck_assert_int_eq(ohb_session_cancel(s, "com.test.app"), OHB_E_CANCEL_UNKNOWN);  /* finished */
+	ohb_session_free(s);
+	rec_free(&r);
+	fixture_down(&fx);
+}
+END_TEST
+
+START_TEST(process_reports_at_least_every_250ms)
+{
+	fixture_t fx;
+	fixture_up(&fx, 5, 4, 0);
+	recorder_t r = { 0 };
+	ohb_callbacks_t cb;
+	ohb_session_t *s = NULL;
+	ck_assert_int_eq(ohb_session_backup_create(fx.svc, callbacks(&r, &cb), &s, NULL), 0);
+	const char *names[] = { "com.test.app" };
+	ck_assert_int_eq(ohb_session_append_backup(s, names, NULL, 1, NULL), 0);
+	/* two files a second: the bundle runs for about two seconds */
+	ck_assert(ohb_update_send_rate(fx.svc, "com.test.app", 2));
+	ck_assert(!ohb_update_send_rate(fx.svc, "com.test.nosuch", 2));
+	ck_assert(ohb_session_wait(s, 60000));
+	ohb_session_free(s);
+	int begin = find_ev(&r, "begin com.test.app 0"), end = find_ev(&r, "end com.test.app");
+	ck_assert_int_gt(r.at[end] - r.at[begin], 1000);
+	int64_t last = r.at[begin];
+	int processes = 0;
+	for (int i = begin + 1; i <= end; i++) {
+		if (strncmp(r.ev[i], "process ", 8) != 0)
+			continue;
+		ck_assert_msg(r.at[i] - last <= 400, "gap of %lld ms between progress reports",
+		    (long long)(r.at[i] - last));
+		last = r.at[i];
+		processes++;
+	}
+	ck_assert_int_ge(processes, 4);
+	rec_free(&r);
+	fixture_down(&fx);
+}
+END_TEST
+
+START_TEST(capabilities_and_version_and_info)
+{
+	fixture_t fx;
+	fixture_up(&fx, 3, 0, 0);
+	ohb_error_t err;
+	int fd = -1;
+	ck_assert_int_eq(ohb_get_local_capabilities(fx.svc, &fd, &err), 0);
+	char *text = NULL;
+	ck_assert_int_eq(fsu_read_fd(fd, 1 << 20, &text, NULL, &err), 0);
+	close(fd);
+	ck_assert_ptr_nonnull(strstr(text, "\"bundleInfos\""));
+	ck_assert_ptr_nonnull(strstr(text, "com.test.app"));
+	ck_assert_ptr_null(strstr(text, "increSpaceOccupied"));
+	free(text);
+	ck_assert_int_eq(ohb_get_local_capabilities_incremental(fx.svc, NULL, 0, &fd, &err), OHB_E_PARAM);
+	ohb_incremental_time_t t = { "com.test.app", 0 };
+	ck_assert_int_eq(ohb_get_local_capabilities_incremental(fx.svc, &t, 1, &fd, &err), 0);
+	ck_assert_int_eq(fsu_read_fd(fd, 1 << 20, &text, NULL, &err), 0);
+	close(fd);
+	ck_assert_ptr_nonnull(strstr(text, "increSpaceOccupied"));
+	free(text);
+	ck_assert_int_eq(ohb_get_backup_version(fx.svc, &text, &err), 0);
+	ck_assert_str_eq(text, "{\"backupVersion\":\"16.0\"}");
+	free(text);
+	ck_assert_int_eq(ohb_get_backup_info(fx.svc, "com.test.app", &text, &err), 0);
+	ck_assert_ptr_nonnull(strstr(text, "\"spaceOccupied\""));
+	free(text);
+	ck_assert_int_eq(ohb_get_backup_info(fx.svc, "nope", &text, &err), OHB_E_PARAM);
+	fixture_down(&fx);
+}
+END_TEST
+
+/* Five bundles at once: never more than three running; priority decides who starts first. */
+START_TEST(at_most_three_at_once_larger_priority_first)
+{
+	fixture_t fx;
+	fixture_up(&fx, 2, 1, 0);
+	const char *names[] = { "com.p.a", "com.p.b", "com.p.c", "com.p.d", "com.p.e" };
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(reg_bundle_add_dir(fx.root, names[i], fx.data, NULL), 0);
+	const char *infos[] = { NULL, "{\"priority\":1}", NULL, "{\"priority\":9}", "{\"priority\":5}" };
+	recorder_t r = { 0 };
+	ohb_callbacks_t cb;
+	ohb_session_t *s = NULL;
+	ck_assert_int_eq(ohb_session_backup_create(fx.svc, callbacks(&r, &cb), &s, NULL), 0);
+	ck_assert_int_eq(ohb_session_append_backup(s, names, infos, 5, NULL), 0);
+	ck_assert(ohb_session_wait(s, 60000));
+	ohb_session_free(s);
+	int running = 0, peak = 0;
+	for (int i = 0; i < r.n; i++) {
+		if (strncmp(r.ev[i], "begin ", 6) == 0)
+			running++;
+		if (strncmp(r.ev[i], "end ", 4) == 0)
+			running--;
+		peak = running > peak ? running : peak;
+	}
+	ck_assert_int_le(peak, 3);
+	ck_assert_int_ge(find_ev(&r, "end com.p.e 0"), 0);
+	/* the first three to begin are d (9), e (5), b (1), in that order */
+	int d = find_ev(&r, "begin com.p.d"), e = find_ev(&r, "begin com.p.e"), b = find_ev(&r, "begin com.p.b");
+	int a = find_ev(&r, "begin com.p.a"), c = find_ev(&r, "begin com.p.c");
+	ck_assert_int_lt(d, e);
+	ck_assert_int_lt(e, b);
+	ck_assert_int_lt(b, a);
+	ck_assert_int_lt(a, c);
+	rec_free(&r);
+	fixture_down(&fx);
+}
+END_TEST
+
+Suite *session_suite(void)
+{
+	Suite *s = suite_create("session");
+	TCase *tc = tcase_create("api");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, backup_callbacks_come_in_reference_order);
+	tcase_add_test(tc, unknown_and_disallowed_bundles_are_refused_with_their_codes);
+	tcase_add_test(tc, second_session_conflicts);
+	tcase_add_test(tc, restore_round_trip_through_the_api);
+	tcase_add_test(tc, cancel_answers_by_state);
+	tcase_add_test(tc, process_reports_at_least_every_250ms);
+	tcase_add_test(tc, capabilities_and_version_and_info);
+	tcase_add_test(tc, at_most_three_at_once_larger_priority_first);
+	suite_add_tcase(s, tc);
+	return s;
+}

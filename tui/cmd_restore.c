@@ -1,0 +1,294 @@
+/*
+ * cmd_restore — `ohbackup restore SET [BUNDLE...] [--rename OLD=NEW]...`:
+ * a SessionRestore fed from a set of the store, the way OpenHarmony's
+ * backup_tool does it: appendBundles with the set's capability file, then for
+ * each bundle getFileHandle for every file of its folder (one at a time, the
+ * next asked for when the previous is written, so a set of many files never
+ * holds many fds), and publishFile with an empty uri when all are written.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "cli_run.h"
+#include "fsutil.h"
+
+typedef struct restore_run {
+	run_tracker_t t;
+	store_t *store;
+	const char *set_id;
+	ohb_session_t *s;
+} restore_run_t;
+
+/* Asks for the next file of b, or publishes b when all are written. */
+static void
+request_next(restore_run_t *r, run_bundle_t *b)
+{
+	ohb_error_t e;
+	int rc;
+	if (b->next_uri < b->n_uris)
+		rc = ohb_session_get_file_handle(r->s, b->name, b->uris[b->next_uri], &e);
+	else
+		rc = ohb_session_publish_file(r->s, b->name, "", &e);
+	/* A bundle the service refused has already been told so through onBundleBegin. */
+	if (rc != 0 && !b->code)
+		run_fail_bundle(&r->t, b->name, rc, e.message);
+}
+
+static void
+on_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
+{
+	restore_run_t *r = user;
+	pthread_mutex_lock(&r->t.lock);
+	run_bundle_t *b = run_tracker_find(&r->t, f->bundle_name);
+	pthread_mutex_unlock(&r->t.lock);
+	int in = -1;
+	ohb_error_t e;
+	uint64_t bytes = 0;
+	if (!b) {
+		/* not ours; nothing to do but close */
+	} else if (err) {
+		run_fail_bundle(&r->t, f->bundle_name, err, message);
+	} else if (store_open_file(r->store, r->set_id, b->name, f->uri, &in, &e) != 0 ||
+	    fsu_copy_fd(in, f->fd, &bytes, &e) != 0) {
+		run_fail_bundle(&r->t, f->bundle_name, e.code, e.message);
+		ohb_session_cancel(r->s, f->bundle_name);
+	} else {
+		pthread_mutex_lock(&r->t.lock);
+		b->received_bytes += bytes;
+		b->received_files++;
+		b->next_uri++;
+		pthread_mutex_unlock(&r->t.lock);
+		run_json_file(&r->t, f->bundle_name, f->uri, bytes);
+		request_next(r, b);
+	}
+	if (in >= 0)
+		close(in);
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->manifest_fd >= 0)
+		close(f->manifest_fd);
+}
+
+static void
+on_begin(void *user, int err, const char *message, const char *bundle)
+{
+	run_on_bundle_begin(&((restore_run_t *)user)->t, err, message, bundle);
+}
+
+static void
+on_end(void *user, int err, const char *message, const char *bundle)
+{
+	run_on_bundle_end(&((restore_run_t *)user)->t, err, message, bundle);
+}
+
+static void
+on_all_end(void *user, int err, const char *message)
+{
+	run_on_all_end(&((restore_run_t *)user)->t, err, message);
+}
+
+static void
+on_result(void *user, const char *bundle, const char *result)
+{
+	run_on_result(&((restore_run_t *)user)->t, bundle, result);
+}
+
+static void
+on_process(void *user, const char *bundle, const char *process)
+{
+	run_on_process(&((restore_run_t *)user)->t, bundle, process);
+}
+
+/* The infos string of the spec's app_mapping_relation example. */
+static char *
+mapping_info(const char *source, const char *target)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *infos = cJSON_AddArrayToObject(root, "infos");
+	cJSON *inf = cJSON_CreateObject();
+	cJSON_AddItemToArray(infos, inf);
+	cJSON_AddStringToObject(inf, "type", "broadcast");
+	cJSON *details = cJSON_AddArrayToObject(inf, "details");
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddItemToArray(details, d);
+	cJSON_AddStringToObject(d, "type", "app_mapping_relation");
+	cJSON *detail = cJSON_AddArrayToObject(d, "detail");
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddItemToArray(detail, m);
+	cJSON_AddStringToObject(m, "source", source);
+	cJSON_AddStringToObject(m, "target", target);
+	char *text = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return text;
+}
+
+static const store_bundle_info_t *
+set_bundle(const store_set_info_t *info, const char *name)
+{
+	for (size_t i = 0; i < info->n_bundles; i++)
+		if (strcmp(info->bundles[i].name, name) == 0)
+			return &info->bundles[i];
+	return NULL;
+}
+
+int
+cmd_restore(cli_ctx_t *ctx, int argc, char **argv)
+{
+	const cli_command_t *cmd = cli_find_command("restore");
+	const char *set_id = NULL;
+	const char **named = calloc((size_t)argc, sizeof *named);
+	const char **renames = calloc((size_t)argc, sizeof *renames);
+	size_t n_named = 0, n_renames = 0;
+	if (!named || !renames) {
+		free(named);
+		free(renames);
+		return cli_error(ctx, OHB_E_NOMEM, "out of memory");
+	}
+	int rc = CLI_FAILED;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--rename") == 0 && i + 1 < argc && strchr(argv[i + 1], '=')) {
+			renames[n_renames++] = argv[++i];
+		} else if (argv[i][0] == '-') {
+			rc = cli_usage(cmd, "unknown option, or --rename without OLD=NEW");
+			free(named);
+			free(renames);
+			return rc;
+		} else if (!set_id) {
+			set_id = argv[i];
+		} else {
+			named[n_named++] = argv[i];
+		}
+	}
+	if (!set_id) {
+		free(named);
+		free(renames);
+		return cli_usage(cmd, "name the backup set to restore from (see `ohbackup list`)");
+	}
+
+	ohb_error_t err;
+	ohb_service_t *svc = NULL;
+	restore_run_t r;
+	memset(&r, 0, sizeof r);
+	r.set_id = set_id;
+	store_set_info_t info;
+	memset(&info, 0, sizeof info);
+	bool have_info = false, tracker = false;
+	const char **names = NULL;
+	char **infos = NULL;
+	size_t n = 0;
+	int caps_fd = -1;
+
+	if (store_open(ctx->store, &r.store, &err) != 0 || store_set_info(r.store, set_id, &info, &err) != 0) {
+		rc = cli_fail(ctx, &err);
+		goto out;
+	}
+	have_info = true;
+	if (!info.complete) {
+		rc = cli_error(ctx, OHB_E_INVAL, "this set is interrupted (its backup never finished); it is not a restore point");
+		goto out;
+	}
+	names = calloc(info.n_bundles + n_named + 1, sizeof *names);
+	infos = calloc(info.n_bundles + n_named + 1, sizeof *infos);
+	if (!names || !infos) {
+		rc = cli_error(ctx, OHB_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (n_named) {
+		for (size_t i = 0; i < n_named; i++) {
+			const store_bundle_info_t *sb = set_bundle(&info, named[i]);
+			char msg[400];
+			if (!sb || sb->code != 0) {
+				snprintf(msg, sizeof msg, "set %s holds no good backup of %s", set_id, named[i]);
+				rc = cli_error(ctx, OHB_E_BUNDLE_EMPTY, msg);
+				goto out;
+			}
+			names[n++] = named[i];
+		}
+	} else {
+		for (size_t i = 0; i < info.n_bundles; i++)
+			if (info.bundles[i].code == 0)
+				names[n++] = info.bundles[i].name;
+	}
+	if (n == 0) {
+		rc = cli_error(ctx, OHB_E_BUNDLE_EMPTY, "the set holds no bundle that was backed up successfully");
+		goto out;
+	}
+	for (size_t k = 0; k < n_renames; k++) {
+		char *pair = strdup(renames[k]);
+		char *eq = pair ? strchr(pair, '=') : NULL;
+		if (!eq) {
+			free(pair);
+			continue;
+		}
+		*eq = '\0';
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(names[i], pair) == 0 && !infos[i])
+				infos[i] = mapping_info(pair, eq + 1);
+		free(pair);
+	}
+	if (run_tracker_init(&r.t, ctx, "restore", names, n) != 0) {
+		rc = cli_error(ctx, OHB_E_NOMEM, "out of memory");
+		goto out;
+	}
+	tracker = true;
+	for (size_t i = 0; i < n; i++) {
+		run_bundle_t *b = &r.t.bundles[i];
+		if (store_list_files(r.store, set_id, b->name, &b->uris, &b->n_uris, &err) != 0) {
+			rc = cli_fail(ctx, &err);
+			goto out;
+		}
+	}
+	if (cli_open_service(ctx, &svc, &err) != 0 || store_open_capability(r.store, set_id, &caps_fd, &err) != 0) {
+		rc = cli_fail(ctx, &err);
+		goto out;
+	}
+	ohb_callbacks_t cb = { &r, on_file_ready, on_begin, on_end, on_all_end, NULL, on_result, on_process, NULL };
+	if (ohb_session_restore_create(svc, &cb, &r.s, &err) != 0) {
+		rc = cli_fail(ctx, &err);
+		goto out;
+	}
+	if (!ctx->json)
+		fprintf(stderr, "restore: %zu bundle%s from set %s\n", n, n == 1 ? "" : "s", set_id);
+	if (ohb_session_append_restore(r.s, caps_fd, names, (const char *const *)infos, n, &err) != 0) {
+		rc = cli_fail(ctx, &err);
+		goto out;
+	}
+	if (ctx->send_rate > 0)
+		for (size_t i = 0; i < n; i++)
+			ohb_update_send_rate(svc, names[i], ctx->send_rate);
+	for (size_t i = 0; i < n; i++) {
+		ohb_error_t e;
+		run_bundle_t *b = &r.t.bundles[i];
+		/* Refused bundles (not installed, bad capability entry) answer 13900020 here; their
+		 * onBundleBegin already carries the real reason. */
+		if (b->n_uris > 0 ? ohb_session_get_file_handle(r.s, b->name, b->uris[0], &e) == 0
+		                  : ohb_session_publish_file(r.s, b->name, "", &e) == 0)
+			continue;
+	}
+	bool interrupted = run_wait(&r.t, r.s);
+	ohb_session_release(r.s, NULL);
+	rc = run_report(&r.t, NULL, interrupted);
+out:
+	if (r.s)
+		ohb_session_free(r.s);
+	if (tracker)
+		run_tracker_free(&r.t);
+	for (size_t i = 0; infos && i < n; i++)
+		free(infos[i]);
+	free(infos);
+	free(names);
+	free(named);
+	free(renames);
+	if (caps_fd >= 0)
+		close(caps_fd);
+	if (have_info)
+		store_set_info_clear(&info);
+	store_close(r.store);
+	ohb_service_close(svc);
+	return rc;
+}
