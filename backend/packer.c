@@ -1,0 +1,700 @@
+/*
+ * packer — turns a scan list into the files a backup sends (REFERENCE.md
+ * "Backup: what a bundle's backup consists of"):
+ *
+ *   - regular files up to 2 MiB and every directory go into part.<N>.tar,
+ *     written by libarchive in GNU tar format (ustar headers, plus a GNU
+ *     ././@LongLink record for names longer than the 100-byte name field), with
+ *     the absolute sandbox path as the entry name ("/data/.../a.txt",
+ *     directories ending in '/');
+ *   - a tar is closed and handed over once it holds 6000 entries or the next
+ *     entry would take it past 100 MiB;
+ *   - each file over 2 MiB is not copied at all: the fd we opened on it is
+ *     handed to the sink (zero copy) under its hash name (pack_big_file_name).
+ *
+ * Tar entries carry uid/gid 0 and no user/group names: a restore writes files
+ * as the service's own user, and ids of one machine mean nothing on another.
+ * Mode (permission bits), size and mtime come from the file; ustar keeps
+ * whole seconds only.
+ *
+ * Opening files safely. Every file is opened relative to its mount's directory
+ * fd, one component at a time: each parent with O_PATH|O_DIRECTORY|O_NOFOLLOW,
+ * the file itself with O_NOFOLLOW, so a directory swapped for a symlink
+ * between scan and pack cannot lead outside the sandbox. O_NONBLOCK guards
+ * against a file replaced by a FIFO (an open would block forever); anything
+ * not a regular file after fstat is refused. The parent directories stay open
+ * on a small stack and, the list being sorted, consecutive files reuse them:
+ * only the components that differ from the previous file's are opened.
+ *
+ * Files that cannot be packed (vanished, unreadable, replaced) go to
+ * sink->file_error and count as failed; the backup goes on. A file whose size
+ * changes while it is read still gets exactly the bytes its header promised
+ * (zero padding or truncation, so the tar stays well formed) and is reported
+ * with EIO and counted as failed, since its copy is not a snapshot.
+ *
+ * Tar output goes through our own write callback into an unlinked temp file
+ * (fsu_anon_fd), in 256 KiB blocks, and we keep the errno of a failed write so
+ * that a full temp dir says 13900025 rather than "tar failed".
+ */
+#include "packer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "errors.h"
+#include "fsutil.h"
+
+#define PACK_BUF_SIZE (256u * 1024) /* file reads and tar blocks */
+#define PACK_PATH_MAX 4096
+#define TAR_NAME_FIELD 100 /* ustar name field; longer names get a LongLink record */
+
+typedef struct tar_out {
+	struct archive *a;
+	int fd;
+	unsigned index; /* N of part.N.tar */
+	size_t entries;
+	uint64_t est;    /* bytes the tar holds so far (headers + padded data) */
+	int write_errno; /* errno of the last failed write, for the error code */
+	bool discard;    /* dropping this tar: the write callback swallows bytes */
+} tar_out_t;
+
+typedef struct packer {
+	const reg_bundle_t *b;
+	const pack_sink_t *sink;
+	const char *tmp_dir;
+	manage_list_t *manage;
+	pack_result_t *res;
+	ohb_error_t *err;
+
+	int *mount_fd;    /* per mount: -1 not opened yet, >= 0 open */
+	int *mount_errno; /* per mount: why it could not be opened (0: not tried/ok) */
+
+	/* open parent directories of the previous file (relative to mount `stack_mount`) */
+	uint32_t stack_mount;
+	char stack_path[PACK_PATH_MAX + 2];
+	size_t stack_len;
+	int *stack_fd;
+	size_t *stack_end; /* stack_end[i]: length of stack_path up to component i */
+	size_t depth, stack_cap;
+
+	tar_out_t tar;
+	bool tar_open;
+	unsigned next_index;
+	struct archive_entry *ae;
+	char *buf;
+} packer_t;
+
+/* ---- big-file names ------------------------------------------------------ */
+
+static bool
+ext_char_ok(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+void
+pack_big_file_name(const char *path, unsigned counter, char *buf, size_t bufsize)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a 64 offset basis */
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		h ^= *p;
+		h *= 1099511628211ull; /* FNV-1a 64 prime */
+	}
+	if (counter > 0) {
+		char suffix[16];
+		snprintf(suffix, sizeof suffix, "#%u", counter);
+		for (const unsigned char *p = (const unsigned char *)suffix; *p; p++) {
+			h ^= *p;
+			h *= 1099511628211ull;
+		}
+	}
+	/* The extension: after the last '.' of the last component, when that
+	 * '.' does not start the name (".profile" has none) and the rest is a
+	 * valid, non-empty run of [0-9A-Za-z_]. */
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	const char *dot = strrchr(base, '.');
+	size_t ext_len = 0;
+	if (dot && dot != base && dot[1] != '\0') {
+		ext_len = strlen(dot + 1);
+		for (size_t i = 0; i < ext_len; i++)
+			if (!ext_char_ok(dot[1 + i]))
+				ext_len = 0;
+	}
+	if (ext_len > 0 && 16 + 1 + ext_len + 1 <= bufsize)
+		snprintf(buf, bufsize, "%016" PRIx64 ".%s", h, dot + 1);
+	else if (bufsize > 0)
+		snprintf(buf, bufsize, "%016" PRIx64, h);
+}
+
+static bool
+name_used(const manage_list_t *m, const char *name)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->v[i].file_name, name) == 0)
+			return true;
+	return false;
+}
+
+/* ---- safe opening ---------------------------------------------------------- */
+
+static void
+stack_pop_to(packer_t *pk, size_t keep)
+{
+	while (pk->depth > keep)
+		close(pk->stack_fd[--pk->depth]);
+	pk->stack_len = keep ? pk->stack_end[keep - 1] : 0;
+	pk->stack_path[pk->stack_len] = '\0';
+}
+
+static int
+stack_push(packer_t *pk, int fd, size_t end)
+{
+	if (pk->depth == pk->stack_cap) {
+		size_t cap = pk->stack_cap ? pk->stack_cap * 2 : 16;
+		int *f = realloc(pk->stack_fd, cap * sizeof *f);
+		if (!f)
+			return ENOMEM;
+		pk->stack_fd = f;
+		size_t *e = realloc(pk->stack_end, cap * sizeof *e);
+		if (!e)
+			return ENOMEM;
+		pk->stack_end = e;
+		pk->stack_cap = cap;
+	}
+	pk->stack_fd[pk->depth] = fd;
+	pk->stack_end[pk->depth] = end;
+	pk->depth++;
+	return 0;
+}
+
+/* The directory fd of mount m, opened on first use (the mount root may be a
+ * symlink: it is configuration, as in the scanner). Returns -1 with errno. */
+static int
+mount_dir_fd(packer_t *pk, uint32_t m)
+{
+	if (pk->mount_fd[m] >= 0)
+		return pk->mount_fd[m];
+	if (pk->mount_errno[m] != 0) {
+		errno = pk->mount_errno[m];
+		return -1;
+	}
+	int fd = open(pk->b->mounts[m].dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		pk->mount_errno[m] = errno;
+		return -1;
+	}
+	pk->mount_fd[m] = fd;
+	return fd;
+}
+
+/* Opens rel (relative to mount m) for reading, never through a symlink.
+ * Returns the fd, or -1 with errno. */
+static int
+open_in_mount(packer_t *pk, uint32_t m, const char *rel)
+{
+	int root = mount_dir_fd(pk, m);
+	if (root < 0)
+		return -1;
+	if (pk->stack_mount != m) {
+		stack_pop_to(pk, 0);
+		pk->stack_mount = m;
+	}
+	const char *slash = strrchr(rel, '/');
+	size_t parent_len = slash ? (size_t)(slash - rel) : 0;
+	const char *leaf = slash ? slash + 1 : rel;
+	if (parent_len > PACK_PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+
+	/* keep the open levels that are leading components of the new parent */
+	size_t common = 0;
+	while (common < pk->stack_len && common < parent_len && pk->stack_path[common] == rel[common])
+		common++;
+	size_t keep = 0;
+	while (keep < pk->depth) {
+		size_t end = pk->stack_end[keep];
+		if (end > common || (end < parent_len && rel[end] != '/'))
+			break;
+		keep++;
+	}
+	stack_pop_to(pk, keep);
+
+	/* open the remaining components */
+	size_t pos = pk->stack_len ? pk->stack_len + 1 : 0;
+	while (pos < parent_len) {
+		const char *c = rel + pos;
+		const char *ce = memchr(c, '/', parent_len - pos);
+		size_t cl = ce ? (size_t)(ce - c) : parent_len - pos;
+		char comp[PACK_PATH_MAX + 1];
+		memcpy(comp, c, cl);
+		comp[cl] = '\0';
+		int dir = pk->depth ? pk->stack_fd[pk->depth - 1] : root;
+		int fd = openat(dir, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		int e = stack_push(pk, fd, pos + cl);
+		if (e != 0) {
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (pk->stack_len)
+			pk->stack_path[pk->stack_len++] = '/';
+		memcpy(pk->stack_path + pk->stack_len, comp, cl);
+		pk->stack_len += cl;
+		pk->stack_path[pk->stack_len] = '\0';
+		pos += cl + 1;
+	}
+	int dir = pk->depth ? pk->stack_fd[pk->depth - 1] : root;
+	return openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+}
+
+/* The part of an entry's sandbox path below its mount's prefix ("" for the
+ * mount point), or NULL when the entry does not belong to that mount. */
+static const char *
+entry_rel(const reg_bundle_t *b, const scan_entry_t *e)
+{
+	if (e->mount >= b->n_mounts)
+		return NULL;
+	const char *p = e->path;
+	const char *pre = b->mounts[e->mount].sandbox_prefix;
+	while (*pre == '/')
+		pre++;
+	while (*p == '/')
+		p++;
+	size_t pl = strlen(pre);
+	while (pl > 0 && pre[pl - 1] == '/')
+		pl--;
+	if (pl > 0) {
+		if (strncmp(p, pre, pl) != 0 || (p[pl] != '/' && p[pl] != '\0'))
+			return NULL;
+		p += pl;
+		while (*p == '/')
+			p++;
+	}
+	return p;
+}
+
+/* ---- sink helpers -------------------------------------------------------- */
+
+static void
+report_file_error(packer_t *pk, const char *path, int errnum)
+{
+	pk->res->files_failed++;
+	if (pk->sink->file_error)
+		pk->sink->file_error(pk->sink->ctx, path, errnum);
+}
+
+static void
+report_progress(packer_t *pk)
+{
+	if (pk->sink->progress)
+		pk->sink->progress(pk->sink->ctx, pk->res->bytes, pk->res->files_ok);
+}
+
+/* ---- tar output ------------------------------------------------------------ */
+
+static la_ssize_t
+tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+	tar_out_t *t = ctx;
+	if (t->discard)
+		return (la_ssize_t)len;
+	const char *p = buf;
+	size_t left = len;
+	while (left > 0) {
+		ssize_t n = write(t->fd, p, left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			t->write_errno = errno;
+			archive_set_error(a, errno, "write to the temp file failed: %s", strerror(errno));
+			return -1;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	return (la_ssize_t)len;
+}
+
+/* The error for a fatal libarchive failure: 13900025 for a full disk, else 13500006. */
+static int
+tar_fail(packer_t *pk, const char *what)
+{
+	int e = pk->tar.write_errno;
+	char name[32];
+	snprintf(name, sizeof name, "part.%u.tar", pk->tar.index);
+	if (e == ENOSPC || e == EDQUOT)
+		return ohb_fail_errno(pk->err, e, "cannot write %s of %s (%s)", name, pk->b->name, what);
+	const char *why = pk->tar.a ? archive_error_string(pk->tar.a) : NULL;
+	return ohb_fail(pk->err, OHB_E_TAR, "cannot write %s of %s (%s): %s", name, pk->b->name, what,
+	                why ? why : "libarchive error");
+}
+
+static void
+tar_discard(packer_t *pk)
+{
+	if (!pk->tar_open)
+		return;
+	/* Not archive_write_fail(): in libarchive 3.6 a free in the FATAL state
+	 * skips the close that releases the block buffer. A close works in any
+	 * state; with `discard` set it writes nothing. */
+	pk->tar.discard = true;
+	archive_write_close(pk->tar.a);
+	archive_write_free(pk->tar.a);
+	close(pk->tar.fd);
+	memset(&pk->tar, 0, sizeof pk->tar);
+	pk->tar_open = false;
+}
+
+static int
+tar_begin(packer_t *pk)
+{
+	memset(&pk->tar, 0, sizeof pk->tar);
+	pk->tar.index = pk->next_index;
+	int fd = -1;
+	int rc = fsu_anon_fd(pk->tmp_dir, NULL, 0, &fd, pk->err);
+	if (rc != 0) {
+		/* keep fsutil's sentence; only a full disk keeps its own code */
+		if (rc != OHB_E_NOSPC) {
+			rc = OHB_E_TAR;
+			if (pk->err)
+				pk->err->code = rc;
+		}
+		return rc;
+	}
+	pk->tar.fd = fd;
+	struct archive *a = archive_write_new();
+	if (!a) {
+		close(fd);
+		return ohb_fail(pk->err, OHB_E_NOMEM, "out of memory while creating a tar");
+	}
+	pk->tar.a = a;
+	if (archive_write_set_format_gnutar(a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(a, (int)PACK_BUF_SIZE) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_open(a, &pk->tar, NULL, tar_write_cb, NULL) != ARCHIVE_OK) {
+		rc = tar_fail(pk, "setting up");
+		archive_write_free(a);
+		close(fd);
+		memset(&pk->tar, 0, sizeof pk->tar);
+		return rc;
+	}
+	pk->tar_open = true;
+	pk->next_index++;
+	return 0;
+}
+
+/* Closes the current tar, indexes it and hands it to the sink. */
+static int
+tar_finish(packer_t *pk)
+{
+	if (!pk->tar_open)
+		return 0;
+	if (archive_write_close(pk->tar.a) != ARCHIVE_OK) {
+		int rc = tar_fail(pk, "closing");
+		tar_discard(pk);
+		return rc;
+	}
+	archive_write_free(pk->tar.a);
+	pk->tar.a = NULL;
+	int fd = pk->tar.fd;
+	pk->tar_open = false;
+	char name[32];
+	snprintf(name, sizeof name, "part.%u.tar", pk->tar.index);
+	struct stat st;
+	if (fstat(fd, &st) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+		int rc = ohb_fail_errno(pk->err, errno, "cannot rewind %s of %s", name, pk->b->name);
+		close(fd);
+		return rc;
+	}
+	/* The tar's own stat; its mode reads 0644 whatever our private temp file had. */
+	manage_entry_t me = {
+	    .file_name = name,
+	    .path = "",
+	    .size = (uint64_t)st.st_size,
+	    .mode = S_IFREG | 0644,
+	    .mtime_sec = (int64_t)st.st_mtim.tv_sec,
+	    .mtime_nsec = (int64_t)st.st_mtim.tv_nsec,
+	    .is_user_tar = false,
+	    .is_big_file = false,
+	};
+	int rc = manage_add(pk->manage, &me, pk->err);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	return pk->sink->emit(pk->sink->ctx, name, fd, pk->err);
+}
+
+static uint64_t
+round512(uint64_t n)
+{
+	return (n + 511) & ~(uint64_t)511;
+}
+
+/* Makes sure a tar is open with room for an entry of est bytes. */
+static int
+tar_make_room(packer_t *pk, uint64_t est)
+{
+	if (pk->tar_open && (pk->tar.entries >= PACK_TAR_MAX_ENTRIES ||
+	                     (pk->tar.entries > 0 && pk->tar.est + est + 1024 > PACK_TAR_MAX_BYTES))) {
+		int rc = tar_finish(pk);
+		if (rc != 0)
+			return rc;
+	}
+	return pk->tar_open ? 0 : tar_begin(pk);
+}
+
+/* Writes a header. Returns 0, -1 when this entry alone cannot be stored (the
+ * archive stays usable; ARCHIVE_FAILED), or a fatal code. */
+static int
+tar_header(packer_t *pk, const char *path, uint32_t mode, uint64_t size, int64_t sec, int64_t nsec)
+{
+	size_t plen = strlen(path);
+	uint64_t est = 512 + round512(size);
+	if (plen >= TAR_NAME_FIELD)
+		est += 512 + round512(plen + 1);
+	int rc = tar_make_room(pk, est);
+	if (rc != 0)
+		return rc;
+	struct archive_entry *ae = pk->ae;
+	archive_entry_clear(ae);
+	archive_entry_copy_pathname(ae, path);
+	archive_entry_set_filetype(ae, S_ISDIR(mode) ? AE_IFDIR : AE_IFREG);
+	archive_entry_set_perm(ae, mode & 07777);
+	archive_entry_set_size(ae, S_ISDIR(mode) ? 0 : (la_int64_t)size);
+	archive_entry_set_mtime(ae, (time_t)sec, (long)nsec);
+	archive_entry_set_uid(ae, 0);
+	archive_entry_set_gid(ae, 0);
+	int r = archive_write_header(pk->tar.a, ae);
+	if (r == ARCHIVE_FAILED)
+		return -1;
+	if (r < ARCHIVE_WARN)
+		return tar_fail(pk, path);
+	pk->tar.entries++;
+	pk->tar.est += est;
+	return 0;
+}
+
+/* Copies exactly `size` bytes of fd into the current entry. *changed is set
+ * when the file turned out shorter or longer, *read_errno on a read error. */
+static int
+tar_data(packer_t *pk, int fd, uint64_t size, bool *changed, int *read_errno)
+{
+	uint64_t left = size;
+	while (left > 0) {
+		size_t want = left < PACK_BUF_SIZE ? (size_t)left : PACK_BUF_SIZE;
+		ssize_t n = read(fd, pk->buf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*read_errno = errno;
+			break;
+		}
+		if (n == 0) {
+			*changed = true;
+			break;
+		}
+		if (archive_write_data(pk->tar.a, pk->buf, (size_t)n) < 0)
+			return tar_fail(pk, "writing data");
+		left -= (uint64_t)n;
+	}
+	if (left > 0) {
+		memset(pk->buf, 0, PACK_BUF_SIZE);
+		while (left > 0) {
+			size_t n = left < PACK_BUF_SIZE ? (size_t)left : PACK_BUF_SIZE;
+			if (archive_write_data(pk->tar.a, pk->buf, n) < 0)
+				return tar_fail(pk, "writing data");
+			left -= n;
+		}
+	} else if (*read_errno == 0) {
+		char probe;
+		ssize_t n;
+		while ((n = read(fd, &probe, 1)) < 0 && errno == EINTR)
+			;
+		if (n > 0)
+			*changed = true; /* grew: what the header promised was written */
+	}
+	return 0;
+}
+
+/* ---- one entry ------------------------------------------------------------- */
+
+static int
+pack_dir(packer_t *pk, const scan_entry_t *e)
+{
+	int rc = tar_header(pk, e->path, (e->mode & 07777) | S_IFDIR, 0, e->mtime_sec, e->mtime_nsec);
+	if (rc == -1) {
+		report_file_error(pk, e->path, EINVAL);
+		return 0;
+	}
+	return rc;
+}
+
+static int
+pack_big(packer_t *pk, const scan_entry_t *e, int fd, const struct stat *st)
+{
+	char name[64];
+	unsigned counter = 0;
+	do
+		pack_big_file_name(e->path, counter++, name, sizeof name);
+	while (name_used(pk->manage, name));
+	manage_entry_t me = {
+	    .file_name = name,
+	    .path = e->path,
+	    .size = (uint64_t)st->st_size,
+	    .mode = (uint32_t)st->st_mode,
+	    .mtime_sec = (int64_t)st->st_mtim.tv_sec,
+	    .mtime_nsec = (int64_t)st->st_mtim.tv_nsec,
+	    .is_user_tar = false,
+	    .is_big_file = true,
+	};
+	int rc = manage_add(pk->manage, &me, pk->err);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	rc = pk->sink->emit(pk->sink->ctx, name, fd, pk->err);
+	if (rc != 0)
+		return rc;
+	pk->res->files_ok++;
+	pk->res->bytes += (uint64_t)st->st_size;
+	return 0;
+}
+
+static int
+pack_file(packer_t *pk, const scan_entry_t *e)
+{
+	const char *rel = entry_rel(pk->b, e);
+	if (!rel || !*rel) {
+		report_file_error(pk, e->path, EINVAL);
+		return 0;
+	}
+	int fd = open_in_mount(pk, e->mount, rel);
+	if (fd < 0) {
+		int en = errno;
+		if (en == ENOMEM || en == EMFILE || en == ENFILE)
+			return ohb_fail_errno(pk->err, en, "cannot open %s of %s", e->path, pk->b->name);
+		report_file_error(pk, e->path, en);
+		return 0;
+	}
+	struct stat st;
+	int en = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+	if (en != 0) {
+		close(fd);
+		report_file_error(pk, e->path, en);
+		return 0;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK); /* the O_NONBLOCK was only for the open */
+
+	if ((uint64_t)st.st_size > PACK_BIG_FILE_THRESHOLD)
+		return pack_big(pk, e, fd, &st);
+
+	uint64_t size = (uint64_t)st.st_size;
+	int rc = tar_header(pk, e->path, (uint32_t)st.st_mode, size, (int64_t)st.st_mtim.tv_sec,
+	                    (int64_t)st.st_mtim.tv_nsec);
+	if (rc != 0) {
+		close(fd);
+		if (rc == -1) {
+			report_file_error(pk, e->path, EINVAL);
+			return 0;
+		}
+		return rc;
+	}
+	bool changed = false;
+	int read_errno = 0;
+	rc = tar_data(pk, fd, size, &changed, &read_errno);
+	close(fd);
+	if (rc != 0)
+		return rc;
+	if (read_errno != 0 || changed) {
+		report_file_error(pk, e->path, read_errno ? read_errno : EIO);
+		return 0;
+	}
+	pk->res->files_ok++;
+	pk->res->bytes += size;
+	return 0;
+}
+
+/* ---- public ---------------------------------------------------------------- */
+
+static void
+packer_free(packer_t *pk)
+{
+	tar_discard(pk);
+	stack_pop_to(pk, 0);
+	if (pk->mount_fd)
+		for (size_t i = 0; i < pk->b->n_mounts; i++)
+			if (pk->mount_fd[i] >= 0)
+				close(pk->mount_fd[i]);
+	free(pk->mount_fd);
+	free(pk->mount_errno);
+	free(pk->stack_fd);
+	free(pk->stack_end);
+	if (pk->ae)
+		archive_entry_free(pk->ae);
+	free(pk->buf);
+}
+
+int
+pack_bundle(const reg_bundle_t *b, const scan_list_t *list, const char *tmp_dir, const pack_sink_t *sink,
+            manage_list_t *manage_out, pack_result_t *result, ohb_error_t *err)
+{
+	memset(result, 0, sizeof *result);
+	if (manage_out->n != 0)
+		return ohb_fail(err, OHB_E_INVAL, "pack_bundle needs an empty manage list");
+	packer_t *pk = calloc(1, sizeof *pk);
+	if (!pk)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory while packing %s", b->name);
+	pk->b = b;
+	pk->sink = sink;
+	pk->tmp_dir = tmp_dir;
+	pk->manage = manage_out;
+	pk->res = result;
+	pk->err = err;
+	pk->stack_mount = UINT32_MAX;
+	pk->mount_fd = malloc((b->n_mounts ? b->n_mounts : 1) * sizeof *pk->mount_fd);
+	pk->mount_errno = calloc(b->n_mounts ? b->n_mounts : 1, sizeof *pk->mount_errno);
+	pk->ae = archive_entry_new();
+	pk->buf = malloc(PACK_BUF_SIZE);
+	int rc = 0;
+	if (!pk->mount_fd || !pk->mount_errno || !pk->ae || !pk->buf) {
+		rc = ohb_fail(err, OHB_E_NOMEM, "out of memory while packing %s", b->name);
+		goto out;
+	}
+	for (size_t i = 0; i < b->n_mounts; i++)
+		pk->mount_fd[i] = -1;
+
+	for (size_t i = 0; i < list->n; i++) {
+		if (sink->cancelled && sink->cancelled(sink->ctx)) {
+			result->stopped = true;
+			goto out; /* the unfinished tar is dropped by packer_free */
+		}
+		const scan_entry_t *e = &list->v[i];
+		rc = e->is_dir ? pack_dir(pk, e) : pack_file(pk, e);
+		if (rc != 0)
+			goto out;
+		if (!e->is_dir)
+			report_progress(pk);
+	}
+	rc = tar_finish(pk);
+	report_progress(pk);
+out:
+	packer_free(pk);
+	free(pk);
+	return rc;
+}

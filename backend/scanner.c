@@ -1,0 +1,707 @@
+/*
+ * scanner — decides what a bundle's backup consists of (REFERENCE.md "Backup:
+ * what a bundle's backup consists of") by walking the bundle's mounts.
+ *
+ * The walk
+ *   Each mount is walked from its real directory with openat + fdopendir: the
+ *   process never changes directory (LESSONS.md "Threads and libarchive") and
+ *   nothing below a mount root is reached through a symlink (O_NOFOLLOW on every
+ *   directory we open; symlinks found in a listing are skipped and counted). The
+ *   mount root itself may be a symlink: it is configuration, not bundle data.
+ *   A directory that is the prefix of another, longer mount is left to that
+ *   mount, so nested mounts never list a path twice.
+ *
+ * Matching (scanner.h)
+ *   Paths are matched relative to "/" ("data/storage/el2/base/files/a.txt")
+ *   with fnmatch(glob, path, FNM_LEADING_DIR). Patterns are normalised once:
+ *   leading '/' are dropped (OpenHarmony writes excludes both ways) and a
+ *   trailing '/' ("the whole tree") is dropped too, since with FNM_LEADING_DIR
+ *   "a/b" already matches "a/b" and everything below it. A pattern that is
+ *   empty after this ("/") matches every path. Without FNM_PATHNAME a '*' may
+ *   cross '/', exactly as in OpenHarmony's exclude filter, so "*.tmp" excludes
+ *   temp files at any depth.
+ *
+ * Pruning, which is what makes the walk fast
+ *   - once a directory matches an include, everything below it does too
+ *     (FNM_LEADING_DIR), so no include is tested below it;
+ *   - an excluded directory is not opened;
+ *   - a directory is opened only when some include may match below it: the
+ *     include's leading components without wildcards must equal the
+ *     directory's components (pattern_may_match_below). The same test drops
+ *     the excludes that cannot match anything below a directory, so deep in a
+ *     tree usually no fnmatch runs at all;
+ *   - d_type tells files from directories and symlinks without a stat; only
+ *     entries that will be listed (or have an unknown type) are stat'ed.
+ *
+ * Memory
+ *   Paths are appended to a chunked string arena while walking; at the end the
+ *   entries are sorted and the entry array is grown (realloc) to hold all the
+ *   strings after it, which are copied there in sorted order. The result is a
+ *   single allocation, list->v, which scan_list_free releases: about
+ *   48 bytes + the path per entry, i.e. ~5 MiB for 50 000 files with 60-byte
+ *   paths.
+ *
+ * Skipped entries: symlinks, sockets, FIFOs, devices and directories that
+ * cannot be opened (EACCES, ...) that would otherwise have been listed, and
+ * paths longer than 4096 bytes (restore refuses those, REFERENCE.md "Restore").
+ */
+#include "scanner.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+#define SCAN_PATH_MAX 4096 /* longest sandbox path we list (restore's limit) */
+#define ARENA_CHUNK (256u * 1024)
+
+typedef struct pattern {
+	char *glob; /* normalised: no leading or trailing '/' */
+	bool all;   /* empty after normalisation: matches every path */
+} pattern_t;
+
+typedef struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	char data[];
+} arena_chunk_t;
+
+typedef struct walker {
+	const reg_bundle_t *b;
+	pattern_t *pat; /* includes first, then excludes */
+	size_t n_inc, n_exc;
+	char **mount_rel; /* each mount's prefix relative to "/" */
+
+	/* relevance of each pattern per depth: rel[level * n_pat + i] */
+	unsigned char *rel;
+	size_t rel_levels;
+
+	/* the path being visited, relative to "/", e.g. "data/storage" */
+	char path[SCAN_PATH_MAX + 2];
+	size_t path_len;
+	uint32_t mount;
+
+	bool (*cancelled)(void *ctx);
+	void *ctx;
+	bool stop;
+
+	/* list mode */
+	bool keep;
+	scan_entry_t *v;
+	size_t n, cap;
+	arena_chunk_t *arena;
+	size_t str_bytes;
+
+	/* size mode */
+	int64_t since_ms;
+	uint64_t inc_bytes;
+
+	uint64_t total_bytes, total_files, skipped;
+	ohb_error_t *err;
+	int rc;
+} walker_t;
+
+/* ---- patterns ---------------------------------------------------------- */
+
+static char *
+normalise_glob(const char *g)
+{
+	while (*g == '/')
+		g++;
+	size_t len = strlen(g);
+	while (len > 0 && g[len - 1] == '/')
+		len--;
+	char *s = malloc(len + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, g, len);
+	s[len] = '\0';
+	return s;
+}
+
+static bool
+pattern_matches(const pattern_t *p, const char *rel)
+{
+	return p->all || fnmatch(p->glob, rel, FNM_LEADING_DIR) == 0;
+}
+
+static bool
+has_wildcard(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '*' || s[i] == '?' || s[i] == '[' || s[i] == '\\')
+			return true;
+	return false;
+}
+
+/* Could `glob` match `dir` itself or a path below it? Conservative: true
+ * unless a wildcard-free leading component of the glob differs from the
+ * directory's component at the same depth. */
+static bool
+pattern_may_match_below(const pattern_t *p, const char *dir, size_t dir_len)
+{
+	if (p->all)
+		return true;
+	const char *g = p->glob;
+	size_t di = 0;
+	for (;;) {
+		if (di >= dir_len || *g == '\0')
+			return true; /* dir is an ancestor of the glob's root, or inside it */
+		const char *ge = strchr(g, '/');
+		size_t gl = ge ? (size_t)(ge - g) : strlen(g);
+		if (has_wildcard(g, gl))
+			return true; /* a wildcard may span any number of components */
+		const char *dc = dir + di;
+		const char *de = memchr(dc, '/', dir_len - di);
+		size_t dl = de ? (size_t)(de - dc) : dir_len - di;
+		if (gl != dl || memcmp(g, dc, gl) != 0)
+			return false;
+		g += gl;
+		if (*g == '/')
+			g++;
+		di += dl + (de ? 1 : 0);
+	}
+}
+
+bool
+scan_path_matches(const char *pattern, const char *path)
+{
+	if (!pattern || !path)
+		return false;
+	char *g = normalise_glob(pattern);
+	if (!g)
+		return false;
+	while (*path == '/')
+		path++;
+	size_t len = strlen(path);
+	char buf[SCAN_PATH_MAX + 2];
+	if (len > SCAN_PATH_MAX) {
+		free(g);
+		return false;
+	}
+	memcpy(buf, path, len + 1);
+	while (len > 0 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	pattern_t p = {g, g[0] == '\0'};
+	bool m = pattern_matches(&p, buf);
+	free(g);
+	return m;
+}
+
+/* ---- walker set-up ------------------------------------------------------ */
+
+static void
+walker_free(walker_t *w)
+{
+	for (size_t i = 0; i < w->n_inc + w->n_exc; i++)
+		free(w->pat[i].glob);
+	free(w->pat);
+	if (w->mount_rel)
+		for (size_t i = 0; i < w->b->n_mounts; i++)
+			free(w->mount_rel[i]);
+	free(w->mount_rel);
+	free(w->rel);
+	free(w->v);
+	while (w->arena) {
+		arena_chunk_t *next = w->arena->next;
+		free(w->arena);
+		w->arena = next;
+	}
+}
+
+static int
+walker_init(walker_t *w, const reg_bundle_t *b, ohb_error_t *err)
+{
+	memset(w, 0, sizeof *w);
+	w->b = b;
+	w->err = err;
+	size_t n_pat = b->n_includes + b->n_excludes;
+	w->pat = calloc(n_pat ? n_pat : 1, sizeof *w->pat);
+	w->mount_rel = calloc(b->n_mounts ? b->n_mounts : 1, sizeof *w->mount_rel);
+	if (!w->pat || !w->mount_rel)
+		goto nomem;
+	for (size_t i = 0; i < b->n_includes; i++, w->n_inc++) {
+		if (!(w->pat[i].glob = normalise_glob(b->includes[i])))
+			goto nomem;
+		w->pat[i].all = w->pat[i].glob[0] == '\0';
+	}
+	for (size_t i = 0; i < b->n_excludes; i++, w->n_exc++) {
+		pattern_t *p = &w->pat[w->n_inc + i];
+		if (!(p->glob = normalise_glob(b->excludes[i])))
+			goto nomem;
+		p->all = p->glob[0] == '\0';
+	}
+	for (size_t i = 0; i < b->n_mounts; i++)
+		if (!(w->mount_rel[i] = normalise_glob(b->mounts[i].sandbox_prefix)))
+			goto nomem;
+	return 0;
+nomem:
+	walker_free(w);
+	return ohb_fail(err, OHB_E_NOMEM, "out of memory while preparing the scan of %s", b->name);
+}
+
+/* The relevance row of a level, grown on demand. */
+static unsigned char *
+walker_level(walker_t *w, size_t level)
+{
+	size_t np = w->n_inc + w->n_exc;
+	if (level >= w->rel_levels) {
+		size_t levels = w->rel_levels ? w->rel_levels * 2 : 32;
+		while (levels <= level)
+			levels *= 2;
+		unsigned char *r = realloc(w->rel, levels * (np ? np : 1));
+		if (!r)
+			return NULL;
+		w->rel = r;
+		w->rel_levels = levels;
+	}
+	return w->rel + level * np;
+}
+
+/* ---- list building ------------------------------------------------------ */
+
+static char *
+arena_alloc(walker_t *w, size_t n)
+{
+	arena_chunk_t *c = w->arena;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		c = malloc(sizeof *c + cap);
+		if (!c)
+			return NULL;
+		c->next = w->arena;
+		c->used = 0;
+		c->cap = cap;
+		w->arena = c;
+	}
+	char *p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+/* Records the entry at w->path (relative, no trailing '/') with stat st. */
+static int
+walker_add(walker_t *w, const struct stat *st, bool is_dir)
+{
+	if (!is_dir) {
+		w->total_files++;
+		w->total_bytes += (uint64_t)st->st_size;
+		if (w->since_ms > 0) {
+			int64_t ms = (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+			if (ms > w->since_ms)
+				w->inc_bytes += (uint64_t)st->st_size;
+		}
+	}
+	if (!w->keep)
+		return 0;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 1024;
+		scan_entry_t *v = realloc(w->v, cap * sizeof *v);
+		if (!v)
+			return ohb_fail(w->err, OHB_E_NOMEM, "out of memory while scanning %s", w->b->name);
+		w->v = v;
+		w->cap = cap;
+	}
+	size_t len = 1 + w->path_len + (is_dir ? 1 : 0) + 1;
+	char *s = arena_alloc(w, len);
+	if (!s)
+		return ohb_fail(w->err, OHB_E_NOMEM, "out of memory while scanning %s", w->b->name);
+	s[0] = '/';
+	memcpy(s + 1, w->path, w->path_len);
+	if (is_dir)
+		s[1 + w->path_len] = '/';
+	s[len - 1] = '\0';
+	w->str_bytes += len;
+	scan_entry_t *e = &w->v[w->n++];
+	e->path = s;
+	e->mount = w->mount;
+	e->is_dir = is_dir;
+	e->size = is_dir ? 0 : (uint64_t)st->st_size;
+	e->mode = (uint32_t)st->st_mode;
+	e->mtime_sec = (int64_t)st->st_mtim.tv_sec;
+	e->mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
+	return 0;
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const scan_entry_t *)a)->path, ((const scan_entry_t *)b)->path);
+}
+
+/* Sorts the entries and moves them and their strings into one block. */
+static int
+walker_finish(walker_t *w, scan_list_t *out)
+{
+	if (w->n == 0) {
+		free(w->v);
+		w->v = NULL;
+		return 0;
+	}
+	qsort(w->v, w->n, sizeof *w->v, entry_cmp);
+	size_t head = w->n * sizeof *w->v;
+	scan_entry_t *v = realloc(w->v, head + w->str_bytes);
+	if (!v)
+		return ohb_fail(w->err, OHB_E_NOMEM, "out of memory while scanning %s", w->b->name);
+	w->v = v;
+	char *dst = (char *)v + head;
+	for (size_t i = 0; i < w->n; i++) {
+		size_t len = strlen(v[i].path) + 1;
+		memcpy(dst, v[i].path, len);
+		v[i].path = dst;
+		dst += len;
+	}
+	out->v = v;
+	out->n = w->n;
+	w->v = NULL;
+	w->n = w->cap = 0;
+	return 0;
+}
+
+/* ---- the walk ------------------------------------------------------------ */
+
+static bool
+is_other_mount(const walker_t *w, const char *rel)
+{
+	for (size_t i = 0; i < w->b->n_mounts; i++)
+		if (i != w->mount && strcmp(w->mount_rel[i], rel) == 0)
+			return true;
+	return false;
+}
+
+/* Fills row `to` from row `from`: which patterns may still match at or below
+ * the directory now in w->path. Returns whether any include may. */
+static bool
+walker_relevance(walker_t *w, const unsigned char *from, unsigned char *to, bool inside)
+{
+	bool any_inc = false;
+	for (size_t i = 0; i < w->n_inc + w->n_exc; i++) {
+		bool is_inc = i < w->n_inc;
+		if (!from[i] || (is_inc && inside))
+			to[i] = 0;
+		else
+			to[i] = pattern_may_match_below(&w->pat[i], w->path, w->path_len);
+		if (is_inc && to[i])
+			any_inc = true;
+	}
+	return any_inc;
+}
+
+static bool
+walker_excluded(const walker_t *w, const unsigned char *row)
+{
+	for (size_t i = w->n_inc; i < w->n_inc + w->n_exc; i++)
+		if (row[i] && pattern_matches(&w->pat[i], w->path))
+			return true;
+	return false;
+}
+
+static bool
+walker_included(const walker_t *w, const unsigned char *row)
+{
+	for (size_t i = 0; i < w->n_inc; i++)
+		if (row[i] && pattern_matches(&w->pat[i], w->path))
+			return true;
+	return false;
+}
+
+static bool
+fatal_errno(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOMEM;
+}
+
+/* Walks the directory open as dfd (owned: closed here), whose relative path is
+ * w->path, at depth `level` with pattern relevance row `level`. `inside`: the
+ * directory matches an include. */
+static int
+walk_dir(walker_t *w, int dfd, size_t level, bool inside)
+{
+	if (w->cancelled && w->cancelled(w->ctx)) {
+		w->stop = true;
+		close(dfd);
+		return 0;
+	}
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		int e = errno;
+		close(dfd);
+		return ohb_fail_errno(w->err, e, "cannot read directory /%s of %s", w->path, w->b->name);
+	}
+	size_t np = w->n_inc + w->n_exc;
+	/* row pointers are re-derived after each recursion: w->rel may move */
+	size_t base_len = w->path_len;
+	int rc = 0;
+	struct dirent *de = NULL;
+	while (rc == 0 && !w->stop && (errno = 0, de = readdir(d)) != NULL) {
+		const char *name = de->d_name;
+		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+			continue;
+		size_t nl = strlen(name);
+		size_t sep = base_len ? 1 : 0;
+		if (base_len + sep + nl > SCAN_PATH_MAX - 2) {
+			w->skipped++;
+			continue;
+		}
+		if (sep)
+			w->path[base_len] = '/';
+		memcpy(w->path + base_len + sep, name, nl + 1);
+		w->path_len = base_len + sep + nl;
+
+		const unsigned char *row = w->rel + level * np;
+		if (walker_excluded(w, row))
+			goto next;
+		bool incl = inside || walker_included(w, row);
+
+		unsigned char type = de->d_type;
+		struct stat st;
+		bool have_st = false;
+		if (type == DT_UNKNOWN) {
+			if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+				if (errno != ENOENT && incl)
+					w->skipped++;
+				goto next;
+			}
+			have_st = true;
+			type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_LNK;
+		}
+		if (type == DT_REG) {
+			if (!incl)
+				goto next;
+			if (!have_st && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+				if (errno != ENOENT)
+					w->skipped++;
+				goto next;
+			}
+			if (!S_ISREG(st.st_mode)) { /* replaced since readdir */
+				w->skipped++;
+				goto next;
+			}
+			rc = walker_add(w, &st, false);
+		} else if (type == DT_DIR) {
+			if (is_other_mount(w, w->path))
+				goto next;
+			unsigned char *child = walker_level(w, level + 1);
+			if (!child) {
+				rc = ohb_fail(w->err, OHB_E_NOMEM, "out of memory while scanning %s",
+				              w->b->name);
+				break;
+			}
+			row = w->rel + level * np;
+			if (!walker_relevance(w, row, child, incl) && !incl)
+				goto next; /* nothing below can match */
+			int cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd < 0) {
+				int e = errno;
+				if (fatal_errno(e)) {
+					rc = ohb_fail_errno(w->err, e, "cannot open directory /%s of %s",
+					                    w->path, w->b->name);
+					break;
+				}
+				if (e != ENOENT)
+					w->skipped++; /* unreadable, or became a symlink (ELOOP/ENOTDIR) */
+				goto next;
+			}
+			if (incl) {
+				if (fstat(cfd, &st) != 0) {
+					close(cfd);
+					w->skipped++;
+					goto next;
+				}
+				if ((rc = walker_add(w, &st, true)) != 0) {
+					close(cfd);
+					break;
+				}
+			}
+			rc = walk_dir(w, cfd, level + 1, incl);
+		} else if (incl) {
+			w->skipped++; /* symlink, socket, fifo, device */
+		}
+	next:
+		w->path_len = base_len;
+		w->path[base_len] = '\0';
+	}
+	if (rc == 0 && !w->stop && errno != 0 && de == NULL) {
+		int e = errno;
+		if (fatal_errno(e))
+			rc =
+			    ohb_fail_errno(w->err, e, "cannot read directory /%s of %s", w->path, w->b->name);
+		else
+			w->skipped++;
+	}
+	w->path_len = base_len;
+	w->path[base_len] = '\0';
+	closedir(d);
+	return rc;
+}
+
+static int
+walk_mount(walker_t *w, uint32_t m)
+{
+	const char *rel = w->mount_rel[m];
+	size_t len = strlen(rel);
+	if (len > SCAN_PATH_MAX - 2)
+		return 0;
+	memcpy(w->path, rel, len + 1);
+	w->path_len = len;
+	w->mount = m;
+
+	unsigned char *row0 = walker_level(w, 0);
+	unsigned char *row1 = walker_level(w, 1);
+	if (!row0 || !row1)
+		return ohb_fail(w->err, OHB_E_NOMEM, "out of memory while scanning %s", w->b->name);
+	row0 = w->rel;
+	row1 = w->rel + (w->n_inc + w->n_exc);
+	memset(row0, 1, w->n_inc + w->n_exc);
+
+	bool inside = false;
+	if (len > 0) {
+		if (walker_excluded(w, row0))
+			return 0;
+		inside = walker_included(w, row0);
+	}
+	if (!walker_relevance(w, row0, row1, inside) && !inside)
+		return 0;
+
+	/* The mount root is configuration and may be a symlink; below it, nothing is followed. */
+	int fd = open(w->b->mounts[m].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT || e == ENOTDIR)
+			return 0; /* no data there: nothing to back up */
+		if (fatal_errno(e))
+			return ohb_fail_errno(w->err, e, "cannot open %s", w->b->mounts[m].dir);
+		if (inside)
+			w->skipped++;
+		return 0;
+	}
+	if (inside) {
+		struct stat st;
+		if (fstat(fd, &st) != 0) {
+			close(fd);
+			return ohb_fail_errno(w->err, errno, "cannot stat %s", w->b->mounts[m].dir);
+		}
+		int rc = walker_add(w, &st, true);
+		if (rc != 0) {
+			close(fd);
+			return rc;
+		}
+	}
+	return walk_dir(w, fd, 1, inside);
+}
+
+static int
+walk_bundle(walker_t *w)
+{
+	for (uint32_t m = 0; m < w->b->n_mounts && !w->stop; m++) {
+		int rc = walk_mount(w, m);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- public ---------------------------------------------------------------- */
+
+int
+scan_bundle(const reg_bundle_t *b, bool (*cancelled)(void *ctx), void *ctx, scan_list_t *out,
+            ohb_error_t *err)
+{
+	memset(out, 0, sizeof *out);
+	walker_t w;
+	int rc = walker_init(&w, b, err);
+	if (rc != 0)
+		return rc;
+	w.keep = true;
+	w.cancelled = cancelled;
+	w.ctx = ctx;
+	rc = walk_bundle(&w);
+	if (rc == 0 && !w.stop) {
+		rc = walker_finish(&w, out);
+		if (rc == 0) {
+			out->total_bytes = w.total_bytes;
+			out->total_files = w.total_files;
+			out->skipped = w.skipped;
+		}
+	}
+	walker_free(&w);
+	return rc;
+}
+
+void
+scan_list_free(scan_list_t *list)
+{
+	if (!list)
+		return;
+	free(list->v); /* the paths live in the same block (walker_finish) */
+	memset(list, 0, sizeof *list);
+}
+
+int
+scan_bundle_size(const reg_bundle_t *b, int64_t since_ms, uint64_t *bytes, uint64_t *inc_bytes,
+                 ohb_error_t *err)
+{
+	walker_t w;
+	int rc = walker_init(&w, b, err);
+	if (rc != 0)
+		return rc;
+	w.since_ms = since_ms;
+	rc = walk_bundle(&w);
+	if (rc == 0) {
+		if (bytes)
+			*bytes = w.total_bytes;
+		/* With no previous backup (since_ms <= 0) everything is new. */
+		if (inc_bytes)
+			*inc_bytes = since_ms > 0 ? w.inc_bytes : w.total_bytes;
+	}
+	walker_free(&w);
+	return rc;
+}
+
+char *
+scan_entry_real_path(const reg_bundle_t *b, const scan_entry_t *e)
+{
+	if (!b || !e || !e->path || e->mount >= b->n_mounts)
+		return NULL;
+	const reg_mount_t *m = &b->mounts[e->mount];
+	const char *p = e->path;
+	const char *pre = m->sandbox_prefix;
+	while (*pre == '/')
+		pre++;
+	while (*p == '/')
+		p++;
+	size_t pl = strlen(pre);
+	while (pl > 0 && pre[pl - 1] == '/')
+		pl--;
+	if (pl > 0) {
+		if (strncmp(p, pre, pl) != 0 || (p[pl] != '/' && p[pl] != '\0'))
+			return NULL;
+		p += pl;
+	}
+	while (*p == '/')
+		p++;
+	size_t rl = strlen(p);
+	while (rl > 0 && p[rl - 1] == '/')
+		rl--;
+	size_t dl = strlen(m->dir);
+	while (dl > 1 && m->dir[dl - 1] == '/')
+		dl--;
+	size_t n = dl + 1 + rl + 1;
+	char *s = malloc(n);
+	if (!s)
+		return NULL;
+	if (rl == 0)
+		snprintf(s, n, "%.*s", (int)dl, m->dir);
+	else if (dl == 1 && m->dir[0] == '/')
+		snprintf(s, n, "/%.*s", (int)rl, p);
+	else
+		snprintf(s, n, "%.*s/%.*s", (int)dl, m->dir, (int)rl, p);
+	return s;
+}

@@ -1,0 +1,177 @@
+/*
+ * test_manage — manage.json (manage.h): a list survives a write/read round
+ * trip with exact integers, and entries the restore must not trust (a
+ * fileName with '/', a big file without a path, ...) are refused with
+ * 13500008 naming the entry.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manage.h"
+
+static void
+add(manage_list_t *l, const char *name, const char *path, uint64_t size, bool big)
+{
+	manage_entry_t e = {
+	    .file_name = (char *)name,
+	    .path = (char *)path,
+	    .size = size,
+	    .mode = 0100644,
+	    .mtime_sec = 1719300000,
+	    .mtime_nsec = 123456789,
+	    .is_big_file = big,
+	};
+	ck_assert_int_eq(manage_add(l, &e, NULL), 0);
+}
+
+START_TEST(round_trip_keeps_every_field)
+{
+	manage_list_t l;
+	memset(&l, 0, sizeof l);
+	add(&l, "part.0.tar", "", 10240, false);
+	add(&l, "0123456789abcdef.db", "/data/storage/el2/base/files/big.db", 4000000000000001ull, true);
+	add(&l, "part.1.tar", NULL, 512, false);
+	char *json = NULL;
+	ck_assert_int_eq(manage_to_json(&l, &json, NULL), 0);
+	/* exact integers, never exponent notation */
+	ck_assert_ptr_nonnull(strstr(json, "\"st_size\":4000000000000001"));
+	ck_assert_ptr_nonnull(strstr(json, "\"tv_nsec\":123456789"));
+	ck_assert_ptr_nonnull(strstr(
+	    json, "{\"fileName\":\"part.0.tar\",\"information\":{\"path\":\"\",\"stat\":{\"st_size\":10240,"
+	          "\"st_mode\":33188,\"st_mtim\":{\"tv_sec\":1719300000,\"tv_nsec\":123456789}}},"
+	          "\"isUserTar\":false,\"isBigFile\":false}"));
+	manage_list_t r;
+	ohb_error_t err;
+	ck_assert_int_eq(manage_parse(json, strlen(json), &r, &err), 0);
+	ck_assert_uint_eq(r.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_str_eq(r.v[i].file_name, l.v[i].file_name);
+		ck_assert_str_eq(r.v[i].path, l.v[i].path);
+		ck_assert_uint_eq(r.v[i].size, l.v[i].size);
+		ck_assert_uint_eq(r.v[i].mode, l.v[i].mode);
+		ck_assert_int_eq(r.v[i].mtime_sec, l.v[i].mtime_sec);
+		ck_assert_int_eq(r.v[i].mtime_nsec, l.v[i].mtime_nsec);
+		ck_assert(r.v[i].is_big_file == l.v[i].is_big_file);
+		ck_assert(!r.v[i].is_user_tar);
+	}
+	ck_assert_str_eq(r.v[2].path, "");
+	free(json);
+	manage_list_free(&l);
+	manage_list_free(&r);
+	ck_assert_ptr_null(r.v);
+	ck_assert_uint_eq(r.n, 0);
+}
+END_TEST
+
+START_TEST(empty_list_is_an_empty_array)
+{
+	manage_list_t l;
+	memset(&l, 0, sizeof l);
+	char *json = NULL;
+	ck_assert_int_eq(manage_to_json(&l, &json, NULL), 0);
+	ck_assert_str_eq(json, "[]");
+	manage_list_t r;
+	ck_assert_int_eq(manage_parse(json, strlen(json), &r, NULL), 0);
+	ck_assert_uint_eq(r.n, 0);
+	free(json);
+	manage_list_free(&r);
+}
+END_TEST
+
+START_TEST(openharmony_style_input_is_accepted)
+{
+	/* pretty-printed, keys in another order, no isUserTar */
+	const char *json =
+	    "[\n {\"isBigFile\": true, \"fileName\": \"a1b2c3d4e5f60718.mp4\",\n"
+	    "  \"information\": {\"stat\": {\"st_mtim\": {\"tv_nsec\": 0, \"tv_sec\": 1700000000},\n"
+	    "   \"st_mode\": 33188, \"st_size\": 3145728}, \"path\": "
+	    "\"/data/storage/el2/base/files/v.mp4\"}}\n]";
+	manage_list_t r;
+	ck_assert_int_eq(manage_parse(json, strlen(json), &r, NULL), 0);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert(r.v[0].is_big_file);
+	ck_assert_uint_eq(r.v[0].size, 3145728);
+	ck_assert_str_eq(r.v[0].path, "/data/storage/el2/base/files/v.mp4");
+	manage_list_free(&r);
+}
+END_TEST
+
+static void
+assert_refused(const char *json, const char *needle)
+{
+	manage_list_t r;
+	ohb_error_t err;
+	memset(&err, 0, sizeof err);
+	ck_assert_int_eq(manage_parse(json, strlen(json), &r, &err), OHB_E_UNTAR);
+	ck_assert_int_eq(err.code, OHB_E_UNTAR);
+	ck_assert_msg(strstr(err.message, needle) != NULL, "message \"%s\" lacks \"%s\"", err.message,
+	              needle);
+	ck_assert_uint_eq(r.n, 0);
+	ck_assert_ptr_null(r.v);
+}
+
+START_TEST(bad_entries_are_refused_with_13500008)
+{
+	const char *ok = "{\"fileName\":\"part.0.tar\",\"information\":{\"path\":\"\"},\"isBigFile\":false}";
+	char buf[1024];
+	snprintf(buf, sizeof buf, "[%s,{\"fileName\":\"../x\",\"isBigFile\":false}]", ok);
+	assert_refused(buf, "entry 1");
+	assert_refused("[{\"fileName\":\"a/b.tar\",\"isBigFile\":false}]", "a/b.tar");
+	assert_refused("[{\"fileName\":\"\",\"isBigFile\":false}]", "fileName");
+	assert_refused("[{\"fileName\":\"..\"}]", "fileName");
+	assert_refused("[{\"isBigFile\":false}]", "fileName");
+	assert_refused("[{\"fileName\":\"0123456789abcdef\",\"isBigFile\":true}]", "missing path");
+	assert_refused(
+	    "[{\"fileName\":\"0123456789abcdef\",\"isBigFile\":true,\"information\":{\"path\":\"\"}}]",
+	    "missing path");
+	assert_refused("[{\"fileName\":\"0123456789abcdef\",\"isBigFile\":true,"
+	               "\"information\":{\"path\":\"/data/../etc/passwd\"}}]",
+	               "invalid path");
+	assert_refused("[{\"fileName\":\"0123456789abcdef\",\"isBigFile\":true,"
+	               "\"information\":{\"path\":\"relative/x\"}}]",
+	               "invalid path");
+	assert_refused("[{\"fileName\":\"part.0.tar\",\"information\":{\"stat\":{\"st_size\":-1}}}]", "stat");
+	assert_refused("[{\"fileName\":\"part.0.tar\",\"information\":{\"stat\":{\"st_size\":\"12\"}}}]",
+	               "stat");
+	assert_refused("[{\"fileName\":\"part.0.tar\",\"isBigFile\":\"no\"}]", "boolean");
+	assert_refused("[{\"fileName\":\"part.0.tar\"},{\"fileName\":\"part.0.tar\"}]", "twice");
+	assert_refused("[\"part.0.tar\"]", "entry 0");
+	assert_refused("{\"fileName\":\"part.0.tar\"}", "array");
+	assert_refused("[{\"fileName\":\"part.0.tar\"", "JSON");
+}
+END_TEST
+
+START_TEST(path_rule_allows_dotted_names)
+{
+	/* REFERENCE.md: "test../x" is a valid name */
+	const char *json = "[{\"fileName\":\"0123456789abcdef\",\"isBigFile\":true,"
+	                   "\"information\":{\"path\":\"/data/test../x..y/..z\"}}]";
+	manage_list_t r;
+	ck_assert_int_eq(manage_parse(json, strlen(json), &r, NULL), 0);
+	ck_assert_str_eq(r.v[0].path, "/data/test../x..y/..z");
+	manage_list_free(&r);
+	assert_refused("[{\"fileName\":\"0123456789abcdef\",\"isBigFile\":true,"
+	               "\"information\":{\"path\":\"/data/x/..\"}}]",
+	               "invalid path");
+}
+END_TEST
+
+extern Suite *manage_suite(void);
+
+/* one line: the Makefile finds suites with ^Suite \*x_suite(void) */
+/* clang-format off */
+Suite *manage_suite(void)
+/* clang-format on */
+{
+	Suite *s = suite_create("manage");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, round_trip_keeps_every_field);
+	tcase_add_test(tc, empty_list_is_an_empty_array);
+	tcase_add_test(tc, openharmony_style_input_is_accepted);
+	tcase_add_test(tc, bad_entries_are_refused_with_13500008);
+	tcase_add_test(tc, path_rule_allows_dotted_names);
+	suite_add_tcase(s, tc);
+	return s;
+}
