@@ -14,8 +14,9 @@ BUILD    ?= build
 CC       ?= cc
 
 PKGS     := libarchive libcjson ncursesw check
-# Debian packages behind PKGS, plus the tools the tests drive (tar, bsdtar, tmux).
-DEB_PKGS := libarchive-dev libcjson-dev libncurses-dev check pkg-config libarchive-tools tar tmux
+# Debian packages behind PKGS, plus the tools the tests drive (tar, bsdtar, tmux, python3 for JSON
+# checks and tampered sets, valgrind).
+DEB_PKGS := libarchive-dev libcjson-dev libncurses-dev check pkg-config libarchive-tools tar tmux python3 valgrind
 
 # Recursive (=) on purpose: pkg-config runs when a recipe needs the flags, i.e. after `deps`.
 PKG_CFLAGS = $(shell pkg-config --cflags libarchive libcjson ncursesw)
@@ -49,7 +50,7 @@ all: deps $(BIN)
 deps:
 	@missing=""; \
 	pkg-config --exists $(PKGS) 2>/dev/null || missing=yes; \
-	for t in bsdtar tar tmux; do command -v $$t >/dev/null 2>&1 || missing=yes; done; \
+	for t in bsdtar tar tmux python3 valgrind; do command -v $$t >/dev/null 2>&1 || missing=yes; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "ohbackup: installing build dependencies: $(DEB_PKGS)"; \

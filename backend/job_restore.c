@@ -151,5 +151,10 @@ out:
 	manage_list_free(&m);
 	free(text);
 	fsu_rm_rf(j->incoming_dir, NULL);
+	/* restore/ itself goes too unless a journaled commit still needs it (rmdir of a non-empty dir fails). */
+	char *restore_dir = fsu_join(j->bundle->temp_dir, "restore");
+	if (restore_dir)
+		rmdir(restore_dir);
+	free(restore_dir);
 	return rc;
 }

@@ -7,9 +7,12 @@
  * rolled back (stage_recover), so a bundle is wholly old or wholly new once
  * any next command has run.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -21,6 +24,42 @@
 #include "session.h"
 #include "stage.h"
 
+/* Finishes or rolls back restores a crash interrupted. Only when no session
+ * holds the device: a live session in another process owns its stages, and
+ * recovering under it would break its all-or-nothing apply. */
+static int
+recover_restores(const reg_device_t *dev, ohb_error_t *err)
+{
+	char *lock_path = fsu_join(dev->root, "service.lock");
+	if (!lock_path)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	free(lock_path);
+	if (fd < 0)
+		return 0;   /* a read-only device root has nothing we could recover anyway */
+	int rc = 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		for (size_t i = 0; i < dev->n_bundles && rc == 0; i++) {
+			ohb_error_t e;
+			const reg_bundle_t *b = dev->bundles[i];
+			if (stage_recover(b, &e) != 0) {
+				rc = ohb_fail(err, e.code, "cannot finish an interrupted restore of %s: %s", b->name,
+				    e.message);
+				break;
+			}
+			/* Files a killed restore had received are of no use once no session runs. */
+			char *incoming = fsu_join(b->temp_dir, "restore/incoming");
+			char *restore_dir = fsu_join(b->temp_dir, "restore");
+			if (incoming && restore_dir && fsu_rm_rf(incoming, NULL) == 0)
+				rmdir(restore_dir);
+			free(incoming);
+			free(restore_dir);
+		}
+	}
+	close(fd);
+	return rc;
+}
+
 int
 ohb_service_open(const ohb_service_options_t *opts, ohb_service_t **out, ohb_error_t *err)
 {
@@ -31,14 +70,9 @@ ohb_service_open(const ohb_service_options_t *opts, ohb_service_t **out, ohb_err
 	int rc = reg_device_open(opts->device_root, &dev, err);
 	if (rc != 0)
 		return rc;
-	for (size_t i = 0; i < dev->n_bundles; i++) {
-		ohb_error_t e;
-		if (stage_recover(dev->bundles[i], &e) != 0) {
-			rc = ohb_fail(err, e.code, "cannot finish an interrupted restore of %s: %s",
-			    dev->bundles[i]->name, e.message);
-			reg_device_free(dev);
-			return rc;
-		}
+	if ((rc = recover_restores(dev, err)) != 0) {
+		reg_device_free(dev);
+		return rc;
 	}
 	ohb_service_t *svc = calloc(1, sizeof *svc);
 	if (!svc || !(svc->root = strdup(dev->root))) {

@@ -496,10 +496,28 @@ writer_set_json(const store_writer_t *w, const char *system_full_name, const cha
 	return text;
 }
 
+/* The files of a bundle that failed can never be restored (restore takes only
+ * bundles with code 0); on a full disk they are exactly the space the next
+ * backup needs. set.json still records the failure. */
+static void
+drop_failed_bundles(store_writer_t *w)
+{
+	for (size_t i = 0; i < w->n_bundles; i++) {
+		const writer_bundle_t *b = &w->bundles[i];
+		if (b->has_result && b->code == 0)
+			continue;
+		char *dir = fsu_join(w->path, b->name);
+		if (dir)
+			fsu_rm_rf(dir, NULL);
+		free(dir);
+	}
+}
+
 int
 store_writer_finish(store_writer_t *w, const char *system_full_name, const char *device_type,
     ohb_error_t *err)
 {
+	drop_failed_bundles(w);
 	char *text = writer_set_json(w, system_full_name, device_type);
 	int rc;
 	if (!text) {

@@ -188,6 +188,12 @@ cmd_bundle(cli_ctx_t *ctx, int argc, char **argv)
 	}
 	if (argc != 2 || strcmp(argv[1], "list") != 0)
 		return cli_usage(cmd, "expected `bundle list` or `bundle add NAME DIR`");
+	/* Opening the service first finishes any restore a crash interrupted, so the
+	 * listing shows the device as it really is. */
+	ohb_service_t *svc = NULL;
+	if (cli_open_service(ctx, &svc, &err) != 0)
+		return cli_fail(ctx, &err);
+	ohb_service_close(svc);
 	reg_device_t *dev = NULL;
 	if (reg_device_open(ctx->root, &dev, &err) != 0)
 		return cli_fail(ctx, &err);
@@ -239,6 +245,10 @@ int
 cmd_home(cli_ctx_t *ctx)
 {
 	ohb_error_t err;
+	ohb_service_t *svc = NULL;
+	if (cli_open_service(ctx, &svc, &err) != 0)
+		return cli_fail(ctx, &err);
+	ohb_service_close(svc);
 	reg_device_t *dev = NULL;
 	if (reg_device_open(ctx->root, &dev, &err) != 0)
 		return cli_fail(ctx, &err);

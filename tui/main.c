@@ -38,7 +38,7 @@ static const cli_command_t commands[] = {
 	    "  add NAME DIR   register the existing directory DIR as bundle NAME; its files\n"
 	    "                 are the bundle's /data/storage/el2/base/files",
 	    cmd_bundle },
-	{ "demo", "demo", "build a demo device (six bundles of realistic shape) in the device root", NULL,
+	{ "demo", "demo", "build a demo device (seven bundles of realistic shape) in the device root", NULL,
 	    cmd_demo },
 };
 
@@ -70,7 +70,7 @@ print_help(FILE *out)
 	    "  --store DIR     backup store (env OHBACKUP_STORE; default ~/.local/share/ohbackup/store)\n"
 	    "  --json          machine-readable output: one JSON object per line\n"
 	    "  --parallel N    bundles run at once (default 3)\n"
-	    "  --send-rate N   files handed over per second per bundle (default 60, max 800)\n"
+	    "  --send-rate N   backup: files handed over per second per bundle (default 60, max 800)\n"
 	    "  -h, --help      this text; `ohbackup COMMAND --help` for a command\n");
 }
 
