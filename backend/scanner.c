@@ -509,18 +509,23 @@ walk_dir(walker_t *w, int dfd, size_t level, bool inside)
 					w->skipped++; /* unreadable, or became a symlink (ELOOP/ENOTDIR) */
 				goto next;
 			}
-			if (incl) {
-				if (fstat(cfd, &st) != 0) {
-					close(cfd);
-					w->skipped++;
-					goto next;
-				}
-				if ((rc = walker_add(w, &st, true)) != 0) {
-					close(cfd);
-					break;
-				}
+			if (fstat(cfd, &st) != 0) {
+				close(cfd);
+				w->skipped++;
+				goto next;
 			}
+			if (incl && (rc = walker_add(w, &st, true)) != 0) {
+				close(cfd);
+				break;
+			}
+			size_t listed_before = w->n;
 			rc = walk_dir(w, cfd, level + 1, incl);
+			/* A directory on the way to an include root (data/, data/storage/, …) is
+			 * listed too when something below it is, so a restore onto an empty
+			 * sandbox recreates it with its own mode and mtime rather than a
+			 * made-up one. */
+			if (rc == 0 && !incl && w->keep && w->n > listed_before)
+				rc = walker_add(w, &st, true);
 		} else if (incl) {
 			w->skipped++; /* symlink, socket, fifo, device */
 		}

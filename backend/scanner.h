@@ -8,7 +8,10 @@
  * FNM_LEADING_DIR) matches with the path written relative to "/" (e.g.
  * "data/storage/el2/base/files/a.txt"); an include ending in '/' means that
  * whole tree. Excludes use the same rule; an excluded directory is pruned.
- * Directories that can hold no match are not descended into.
+ * Directories that can hold no match are not descended into. A directory
+ * inside a mount that only leads to included entries (e.g. data/storage/ on
+ * the way to data/storage/el2/base/files/) is listed as well, so a restore
+ * onto an empty sandbox recreates it with its real mode and mtime.
  *
  * Thread-safe; each call owns its result.
  */

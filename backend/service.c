@@ -47,12 +47,11 @@ recover_restores(const reg_device_t *dev, ohb_error_t *err)
 				    e.message);
 				break;
 			}
-			/* Files a killed restore had received are of no use once no session runs. */
-			char *incoming = fsu_join(b->temp_dir, "restore/incoming");
+			/* stage_recover also dropped a killed restore's received files; the
+			 * emptied restore/ folder goes too (rmdir fails harmlessly otherwise). */
 			char *restore_dir = fsu_join(b->temp_dir, "restore");
-			if (incoming && restore_dir && fsu_rm_rf(incoming, NULL) == 0)
+			if (restore_dir)
 				rmdir(restore_dir);
-			free(incoming);
 			free(restore_dir);
 		}
 	}

@@ -111,9 +111,14 @@ int stage_commit(stage_t *st, ohb_error_t *err);
  * unfinished (then stage_recover finishes it). */
 void stage_free(stage_t *st);
 
-/* At service start, for each bundle: finish a journaled commit, or remove an
- * uncommitted stage. */
+/* At service start (no session alive), for each bundle: finish a journaled
+ * commit, or remove an uncommitted stage; also removes the files a dead
+ * session received (<temp_dir>/restore/incoming). */
 int stage_recover(const reg_bundle_t *b, ohb_error_t *err);
+
+/* The commit part of stage_recover only, safe while a session runs:
+ * stage_open uses it when an earlier commit failed midway. */
+int stage_recover_commit(const reg_bundle_t *b, ohb_error_t *err);
 
 /* The path rule above, for tests and for other modules that take paths.
  * NULL and "" are not safe. */

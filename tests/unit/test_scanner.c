@@ -136,8 +136,13 @@ START_TEST(defaults_select_the_sandbox_data)
 	ohb_error_t err;
 	ck_assert_int_eq(scan_bundle(&f.b, NULL, NULL, &l, &err), 0);
 	static const char *const want[] = {
+	    "/data/",
+	    "/data/storage/",
+	    "/data/storage/el1/",
 	    "/data/storage/el1/database/",
 	    "/data/storage/el1/database/d.db",
+	    "/data/storage/el2/",
+	    "/data/storage/el2/base/",
 	    "/data/storage/el2/base/files/",
 	    "/data/storage/el2/base/files/a.txt",
 	    "/data/storage/el2/base/files/cache/",
@@ -145,6 +150,8 @@ START_TEST(defaults_select_the_sandbox_data)
 	    "/data/storage/el2/base/files/empty/",
 	    "/data/storage/el2/base/files/sub/",
 	    "/data/storage/el2/base/files/sub/b.txt",
+	    "/data/storage/el2/base/haps/",
+	    "/data/storage/el2/base/haps/entry/",
 	    "/data/storage/el2/base/haps/entry/files/",
 	    "/data/storage/el2/base/haps/entry/files/h.txt",
 	};
@@ -220,10 +227,13 @@ START_TEST(excluded_and_unmatchable_dirs_are_not_walked)
 	ck_assert_int_eq(scan_bundle(&f.b, count_dirs, &dirs, &l, NULL), 0);
 	/* "/", data, storage, el2, base, files, keep */
 	ck_assert_int_eq(dirs, 7);
-	ck_assert_uint_eq(l.n, 3);
-	ck_assert_str_eq(l.v[0].path, "/" FILES "/");
-	ck_assert_str_eq(l.v[1].path, "/" FILES "/keep/");
-	ck_assert_str_eq(l.v[2].path, "/" FILES "/keep/k");
+	/* data/, storage/, el2/, base/ lead to the include root and are listed too */
+	ck_assert_uint_eq(l.n, 7);
+	ck_assert_str_eq(l.v[0].path, "/data/");
+	ck_assert_str_eq(l.v[3].path, "/data/storage/el2/base/");
+	ck_assert_str_eq(l.v[4].path, "/" FILES "/");
+	ck_assert_str_eq(l.v[5].path, "/" FILES "/keep/");
+	ck_assert_str_eq(l.v[6].path, "/" FILES "/keep/k");
 	scan_list_free(&l);
 	fixture_done(&f);
 }
@@ -247,9 +257,9 @@ START_TEST(symlinks_and_special_files_are_skipped)
 	ck_assert_int_eq(mkfifo(link, 0600), 0);
 	scan_list_t l;
 	ck_assert_int_eq(scan_bundle(&f.b, NULL, NULL, &l, NULL), 0);
-	ck_assert_uint_eq(l.n, 2);
-	ck_assert_str_eq(l.v[0].path, "/" FILES "/");
-	ck_assert_str_eq(l.v[1].path, "/" FILES "/real.txt");
+	ck_assert_uint_eq(l.n, 6);   /* 4 ancestors of the include root */
+	ck_assert_str_eq(l.v[4].path, "/" FILES "/");
+	ck_assert_str_eq(l.v[5].path, "/" FILES "/real.txt");
 	ck_assert_uint_eq(l.skipped, 3);
 	for (size_t i = 0; i < l.n; i++)
 		ck_assert_ptr_null(strstr(l.v[i].path, "secret"));

@@ -2,6 +2,7 @@
  * bundles, session conflict, a restore round trip, argument errors, cancel
  * codes and the onProcess cadence. Each test builds its own device root. */
 #include <check.h>
+#include <pthread.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #define MAX_EVENTS 4096
 
 typedef struct recorder {
+	pthread_mutex_t lock;        /* the dispatcher records while the test polls */
 	char *ev[MAX_EVENTS];        /* "begin com.a 0", "file com.a part.0.tar", ... */
 	int64_t at[MAX_EVENTS];
 	int n;
@@ -28,12 +30,14 @@ typedef struct recorder {
 static void
 rec(recorder_t *r, char *text)
 {
+	pthread_mutex_lock(&r->lock);
 	if (r->n < MAX_EVENTS) {
 		r->at[r->n] = fsu_mono_ms();
 		r->ev[r->n++] = text;
 	} else {
 		free(text);
 	}
+	pthread_mutex_unlock(&r->lock);
 }
 
 static void
@@ -41,7 +45,6 @@ on_file(void *u, int err, const char *msg, const ohb_file_t *f)
 {
 	(void)msg;
 	recorder_t *r = u;
-	rec(r, fsu_printf("file %s %s %d", f->bundle_name, f->uri, err));
 	if (r->save_dir && f->fd >= 0) {
 		char *dir = fsu_join(r->save_dir, f->bundle_name);
 		fsu_mkdir_p(dir, 0700, NULL);
@@ -60,6 +63,8 @@ on_file(void *u, int err, const char *msg, const ohb_file_t *f)
 		close(f->fd);
 	if (f->manifest_fd >= 0)
 		close(f->manifest_fd);
+	/* recorded after the bytes are written: the test publishes once it sees the last file */
+	rec(r, fsu_printf("file %s %s %d", f->bundle_name, f->uri, err));
 }
 
 static void
@@ -111,12 +116,15 @@ rec_free(recorder_t *r)
 }
 
 static int
-find_ev(const recorder_t *r, const char *prefix)
+find_ev(recorder_t *r, const char *prefix)
 {
-	for (int i = 0; i < r->n; i++)
+	int found = -1;
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < r->n && found < 0; i++)
 		if (strncmp(r->ev[i], prefix, strlen(prefix)) == 0)
-			return i;
-	return -1;
+			found = i;
+	pthread_mutex_unlock(&r->lock);
+	return found;
 }
 
 static int
@@ -202,7 +210,7 @@ START_TEST(backup_callbacks_come_in_reference_order)
 {
 	fixture_t fx;
 	fixture_up(&fx, 40, 2, 0);
-	recorder_t r = { 0 };
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	const char *names[] = { "com.test.app" };
 	run_backup(&fx, &r, names, 1);
 	int begin = find_ev(&r, "begin com.test.app 0");
@@ -256,7 +264,7 @@ START_TEST(unknown_and_disallowed_bundles_are_refused_with_their_codes)
 	char *dir = fsu_printf("%s/bundles/com.test.bank", fx.root);
 	ck_assert_int_eq(fsu_write_atomic(dir, "bundle.json", edited, strlen(edited), 0644, NULL), 0);
 
-	recorder_t r = { 0 };
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	const char *names[] = { "com.test.nosuch", "com.test.bank", "com.test.app" };
 	run_backup(&fx, &r, names, 3);
 	ck_assert_int_ge(find_ev(&r, "begin com.test.nosuch 13500005"), 0);
@@ -280,7 +288,7 @@ START_TEST(second_session_conflicts)
 {
 	fixture_t fx;
 	fixture_up(&fx, 1, 0, 0);
-	recorder_t r = { 0 };
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	ohb_callbacks_t cb;
 	ohb_session_t *a = NULL, *b = NULL;
 	ohb_error_t err;
@@ -308,7 +316,7 @@ START_TEST(restore_round_trip_through_the_api)
 	fixture_up(&fx, 30, 1, 0);
 	char *saved = fsu_join(fx.ws, "saved");
 	fsu_mkdir_p(saved, 0700, NULL);
-	recorder_t r = { 0 };
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	r.save_dir = saved;
 	const char *names[] = { "com.test.app" };
 	run_backup(&fx, &r, names, 1);
@@ -324,6 +332,7 @@ START_TEST(restore_round_trip_through_the_api)
 	ohb_error_t err;
 	ck_assert_int_eq(ohb_get_local_capabilities(fx.svc, &caps, &err), 0);
 	memset(&r, 0, sizeof r);
+	pthread_mutex_init(&r.lock, NULL);
 	r.restore_from = saved;
 	ohb_callbacks_t cb;
 	ohb_session_t *s = NULL;
@@ -365,7 +374,7 @@ START_TEST(cancel_answers_by_state)
 {
 	fixture_t fx;
 	fixture_up(&fx, 2, 0, 0);
-	recorder_t r = { 0 };
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	ohb_callbacks_t cb;
 	ohb_session_t *s = NULL;
 	ck_assert_int_eq(ohb_session_backup_create(fx.svc, callbacks(&r, &cb), &s, NULL), 0);
@@ -384,7 +393,7 @@ START_TEST(process_reports_at_least_every_250ms)
 {
 	fixture_t fx;
 	fixture_up(&fx, 5, 4, 0);
-	recorder_t r = { 0 };
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	ohb_callbacks_t cb;
 	ohb_session_t *s = NULL;
 	ck_assert_int_eq(ohb_session_backup_create(fx.svc, callbacks(&r, &cb), &s, NULL), 0);
@@ -454,7 +463,7 @@ START_TEST(at_most_three_at_once_larger_priority_first)
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(reg_bundle_add_dir(fx.root, names[i], fx.data, NULL), 0);
 	const char *infos[] = { NULL, "{\"priority\":1}", NULL, "{\"priority\":9}", "{\"priority\":5}" };
-	recorder_t r = { 0 };
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	ohb_callbacks_t cb;
 	ohb_session_t *s = NULL;
 	ck_assert_int_eq(ohb_session_backup_create(fx.svc, callbacks(&r, &cb), &s, NULL), 0);
