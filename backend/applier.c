@@ -801,6 +801,96 @@ build_plan(stage_t *st, plan_t *p, ohb_error_t *err)
 	return 0;
 }
 
+/* Directories the restore only puts files into (or deletes from) keep their
+ * mtime: their own metadata is not part of what is restored, and a restore
+ * that bumps it makes them look changed to the next incremental backup. Each
+ * existing parent of an entry or deletion that has no metadata of its own in
+ * the stage gets its current mode and mtime recorded, so apply_dir_meta (and a
+ * recovery, through the journal) puts them back after the moves. */
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The live mode and mtime of sandbox directory `path`; false when it is not an existing directory. */
+static bool
+live_dir_meta(const reg_bundle_t *b, const char *path, struct stat *sb)
+{
+	const reg_mount_t *m;
+	const char *rel;
+	if (reg_bundle_map(b, path, &m, &rel, NULL) != 0 || *rel == '\0')
+		return false;
+	char *real = fsu_join(m->dir, rel);
+	bool ok = real && lstat(real, sb) == 0 && S_ISDIR(sb->st_mode);
+	free(real);
+	return ok;
+}
+
+static int
+keep_parent_times(stage_t *st, plan_t *p, ohb_error_t *err)
+{
+	size_t n_paths = p->n + p->n_del, n_par = 0, n0 = st->n_entries;
+	char **parents = calloc(n_paths ? n_paths : 1, sizeof *parents);
+	if (!parents)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	int rc = 0;
+	for (size_t i = 0; i < n_paths && rc == 0; i++) {
+		const char *path = i < p->n ? p->v[i].path : p->del[i - p->n];
+		const char *slash = strrchr(path, '/');
+		if (!slash || slash == path)
+			continue;   /* "/" or a child of "/" */
+		if (!(parents[n_par] = strndup(path, (size_t)(slash - path))))
+			rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
+		else
+			n_par++;
+	}
+	qsort(parents, n_par, sizeof *parents, cmp_str);
+	for (size_t i = 0; i < n_par && rc == 0; i++) {
+		if (i > 0 && strcmp(parents[i], parents[i - 1]) == 0)
+			continue;
+		struct stat sb;
+		if (!live_dir_meta(st->b, parents[i], &sb))
+			continue;   /* created by the restore: 0700 and now, like any new parent */
+		size_t k = lower_bound(st->entries, n0, parents[i]);
+		stage_entry_t *e = NULL;
+		for (; k < n0 && strcmp(st->entries[k].path, parents[i]) == 0; k++)
+			if (st->entries[k].kind == STAGE_DIR)
+				e = &st->entries[k];
+		if (e && e->has_meta)
+			continue;   /* the backup says what this directory looks like */
+		if (!e) {
+			stage_entry_t *nv = realloc(st->entries, (st->n_entries + 1) * sizeof *nv);
+			if (!nv) {
+				rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
+				break;
+			}
+			st->entries = nv;
+			char *copy = strdup(parents[i]);
+			if (!copy) {
+				rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
+				break;
+			}
+			e = &st->entries[st->n_entries++];
+			memset(e, 0, sizeof *e);
+			e->path = copy;
+			e->kind = STAGE_DIR;
+			e->seq = (size_t)-1;
+		}
+		e->has_meta = true;
+		e->mode = (uint32_t)sb.st_mode & 07777;
+		e->mtime_sec = sb.st_mtim.tv_sec;
+		e->mtime_nsec = sb.st_mtim.tv_nsec;
+	}
+	for (size_t i = 0; i < n_par; i++)
+		free(parents[i]);
+	free(parents);
+	qsort(st->entries, st->n_entries, sizeof *st->entries, stage_entry_cmp);
+	p->v = st->entries;
+	p->n = st->n_entries;
+	return rc;
+}
+
 /* ---- the public functions --------------------------------------------------------- */
 
 int
@@ -815,6 +905,8 @@ stage_commit(stage_t *st, ohb_error_t *err)
 	if (rc != 0)
 		return rc;
 	if ((rc = validate(st->b, &p, err)) != 0)
+		return rc;
+	if ((rc = keep_parent_times(st, &p, err)) != 0)
 		return rc;
 
 	/* The staged files must be on disk before the journal says they are complete. */

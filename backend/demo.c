@@ -19,6 +19,10 @@
  *   com.example.music     a few big tracks, playlists, a *.tmp download that a
  *                         glob exclude drops                     -> glob excludes
  *   com.example.contacts  an el1 database and el2 preferences    -> el1 paths
+ *   com.example.ledger    a text "database" and an extension (a sh script
+ *                         in the bundle folder, ext/ledger-ext.sh) that
+ *                         dumps it before backup and loads it back after
+ *                         restore                                -> extensions
  *
  * Everything is derived from the seed with splitmix64, one generator per
  * bundle, so adding a file to one bundle does not reshuffle the others, and the
@@ -27,6 +31,11 @@
  * umask of whoever runs the demo does not matter. Directory mtimes are set
  * last (creating a file would change them) from a hash of their path, so they
  * do not depend on creation order either.
+ *
+ * The ledger's script is a real BackupExtensionAbility for docs/EXTENSIONS.md:
+ * progress lines, a CountInfo result, info and compat. It puts back the mtimes
+ * of the folders it writes into, so a backup leaves the sandbox as it was (but
+ * for the dump) and a backup/restore round trip compares equal.
  *
  * Size: about 34 MiB in about 750 files; it builds in well under a second on
  * a local disk because nothing but the descriptors is fsync'ed.
@@ -567,6 +576,165 @@ fill_contacts(demo_ctx_t *c)
 	put_prefs(c, EL2P "/contacts_prefs.xml", prefs, 2);
 }
 
+static void
+fill_ledger(demo_ctx_t *c)
+{
+	static const char *const accounts[] = { "checking", "savings", "credit-card", "cash" };
+	static const char *const memos[] = { "coffee beans", "rent", "groceries", "train ticket", "book",
+		"dinner with friends", "electricity bill", "phone plan", "gift", "pharmacy", "bakery", "cinema" };
+	size_t rows = rng_range(&c->rng, 300, 420);
+	size_t cap = 64 + rows * 96, o = 0;
+	char *text = malloc(cap);
+	if (!text) {
+		if (c->rc == 0)
+			c->rc = ohb_fail(c->err, OHB_E_NOMEM, "out of memory");
+		return;
+	}
+	o += (size_t)snprintf(text + o, cap - o, "# ledger v1 (id, date, account, cents, memo)\n");
+	time_t day = (time_t)(DEMO_EPOCH - DEMO_SPAN);
+	for (size_t id = 1; id <= rows && o < cap; id++) {
+		day += (time_t)rng_range(&c->rng, 0, 2) * 86400;
+		struct tm tm;
+		char date[16];
+		gmtime_r(&day, &tm);
+		strftime(date, sizeof date, "%Y-%m-%d", &tm);
+		bool salary = id % 30 == 0;
+		long long cents = salary ? 250000 : -(long long)rng_range(&c->rng, 100, 25000);
+		o += (size_t)snprintf(text + o, cap - o, "%zu|%s|%s|%lld|%s\n", id, date,
+		    salary ? "checking" : rng_pick(&c->rng, accounts, sizeof accounts / sizeof accounts[0]), cents,
+		    salary ? "salary" : rng_pick(&c->rng, memos, sizeof memos / sizeof memos[0]));
+	}
+	if (o >= cap && c->rc == 0)
+		c->rc = ohb_fail(c->err, OHB_E_INVAL, "demo: the ledger does not fit its buffer");
+	put_text(c, EL2DB "/ledger.db", text, 0, 0600);
+	free(text);
+	put_text(c, EL2F "/exports/README.txt", "Monthly exports of the ledger land here.\n", 0, 0644);
+	static const char *const prefs[] = { "currency", "default_account", "week_starts_on" };
+	put_prefs(c, EL2P "/ledger_prefs.xml", prefs, 3);
+}
+
+/* The ledger's BackupExtensionAbility, written to <bundle>/ext/ledger-ext.sh. */
+static const char ledger_ext_script[] =
+	"#!/bin/sh\n"
+	"# ledger-ext.sh - the BackupExtensionAbility of the demo bundle com.example.ledger,\n"
+	"# written by `ohbackup demo`. It follows docs/EXTENSIONS.md: ohbackup runs it\n"
+	"# with the bundle's sandbox as working directory and reads its stdout.\n"
+	"#   backup      dumps the database to base/files/ledger.dump (what gets backed up)\n"
+	"#   restore     loads the database back from the dump, then removes the dump\n"
+	"#   info        prints {\"ledgerRows\":N}\n"
+	"#   compat X    prints \"compatible\" when X starts with \"v\", else nothing\n"
+	"# The two folders it writes into get their mtimes back, so a backup leaves the\n"
+	"# tree as it found it (but for the dump) and a round trip compares equal.\n"
+	"DB=data/storage/el2/database/ledger.db\n"
+	"DUMP=data/storage/el2/base/files/ledger.dump\n"
+	"NAME=${OHB_BUNDLE:-com.example.ledger}\n"
+	"REF=${TMPDIR:-/tmp}/ledger-ext.$$\n"
+	"\n"
+	"progress() {\n"
+	"\tprintf '{\"progressInfo\":[{\"name\":\"%s\",\"processed\":%d,\"total\":%d,\"isPercentage\":fal"
+	    "se}]}\\n' \"$NAME\" \"$1\" \"$2\"\n"
+	"}\n"
+	"\n"
+	"result() {\n"
+	"\tprintf '{\"resultInfo\":[{\"type\":\"CountInfo\",\"infos\":[{\"backupInfo\":\"%s\",\"successCo"
+	    "unt\":%d,' \"$1\" \"$2\"\n"
+	"\tprintf '\"duplicateCount\":0,\"failedCount\":0,\"details\":[]}]}]}\\n'\n"
+	"}\n"
+	"\n"
+	"# count PATTERN FILE: lines of FILE matching PATTERN, 0 when FILE is missing.\n"
+	"count() {\n"
+	"\tif [ -f \"$2\" ]; then grep -c \"$1\" \"$2\"; else echo 0; fi\n"
+	"}\n"
+	"\n"
+	"save_dirs() {\n"
+	"\tif [ -d \"${DB%/*}\" ]; then touch -r \"${DB%/*}\" \"$REF.db\"; fi\n"
+	"\tif [ -d \"${DUMP%/*}\" ]; then touch -r \"${DUMP%/*}\" \"$REF.files\"; fi\n"
+	"}\n"
+	"\n"
+	"restore_dirs() {\n"
+	"\tif [ -f \"$REF.db\" ]; then touch -r \"$REF.db\" \"${DB%/*}\"; fi\n"
+	"\tif [ -f \"$REF.files\" ]; then touch -r \"$REF.files\" \"${DUMP%/*}\"; fi\n"
+	"\trm -f \"$REF.db\" \"$REF.files\"\n"
+	"}\n"
+	"\n"
+	"# \"id|date|account|cents|memo\" rows <-> SQL text; the header line rides along as a comment.\n"
+	"to_sql() {\n"
+	"\tsed -e 's/^#/-- #/' \\\n"
+	"\t    -e \"s/^\\([0-9][0-9]*\\)|\\([^|]*\\)|\\([^|]*\\)|\\(-\\{0,1\\}[0-9][0-9]*\\)|\\(.*\\)\\$/"
+	    "INSERT INTO entries VALUES(\\1,'\\2','\\3',\\4,'\\5');/\"\n"
+	"}\n"
+	"\n"
+	"from_sql() {\n"
+	"\tsed -n -e 's/^-- \\(#.*\\)$/\\1/p' \\\n"
+	"\t    -e \"s/^INSERT INTO entries VALUES(\\([0-9]*\\),'\\([^']*\\)','\\([^']*\\)',\\([-0-9]*\\),"
+	    "'\\(.*\\)');\\$/\\1|\\2|\\3|\\4|\\5/p\"\n"
+	"}\n"
+	"\n"
+	"fail() {\n"
+	"\techo \"ledger: $*\" >&2\n"
+	"\trm -f \"$DUMP.tmp\" \"$DB.tmp\" \"$REF.db\" \"$REF.files\"\n"
+	"\texit 4\n"
+	"}\n"
+	"\n"
+	"case \"${1:-}\" in\n"
+	"backup)\n"
+	"\t[ -f \"$DB\" ] || { echo \"ledger: no database at $DB\" >&2; exit 3; }\n"
+	"\tn=$(count '^[0-9]' \"$DB\")\n"
+	"\thalf=$((n / 2))\n"
+	"\tprogress 0 \"$n\"\n"
+	"\tsave_dirs\n"
+	"\tmkdir -p \"${DUMP%/*}\" || fail \"cannot create ${DUMP%/*}\"\n"
+	"\t{ echo '-- ledger dump v1'; head -n $((half + 1)) \"$DB\" | to_sql; } >\"$DUMP.tmp\" || fail "
+	    "\"cannot write $DUMP.tmp\"\n"
+	"\tprogress \"$half\" \"$n\"\n"
+	"\ttail -n +$((half + 2)) \"$DB\" | to_sql >>\"$DUMP.tmp\" || fail \"cannot write $DUMP.tmp\"\n"
+	"\tchmod 600 \"$DUMP.tmp\" && touch -r \"$DB\" \"$DUMP.tmp\" && mv -f \"$DUMP.tmp\" \"$DUMP\" || "
+	    "fail \"cannot move $DUMP into place\"\n"
+	"\trestore_dirs\n"
+	"\tprogress \"$n\" \"$n\"\n"
+	"\tresult backup \"$n\"\n"
+	"\t;;\n"
+	"restore)\n"
+	"\tif [ ! -f \"$DUMP\" ]; then\n"
+	"\t\techo \"ledger: no dump to load; the database stays as restored\" >&2\n"
+	"\t\tresult restore 0\n"
+	"\t\texit 0\n"
+	"\tfi\n"
+	"\tn=$(count '^INSERT' \"$DUMP\")\n"
+	"\tprogress 0 \"$n\"\n"
+	"\tsave_dirs\n"
+	"\tmkdir -p \"${DB%/*}\" || fail \"cannot create ${DB%/*}\"\n"
+	"\tfrom_sql <\"$DUMP\" >\"$DB.tmp\" || fail \"cannot read $DUMP\"\n"
+	"\tchmod 600 \"$DB.tmp\" && touch -r \"$DUMP\" \"$DB.tmp\" && mv -f \"$DB.tmp\" \"$DB\" || fail "
+	    "\"cannot move $DB into place\"\n"
+	"\trm -f \"$DUMP\"\n"
+	"\trestore_dirs\n"
+	"\tprogress \"$n\" \"$n\"\n"
+	"\tresult restore \"$n\"\n"
+	"\t;;\n"
+	"info)\n"
+	"\tprintf '{\"ledgerRows\":%d}\\n' \"$(count '^[0-9]' \"$DB\")\"\n"
+	"\t;;\n"
+	"compat)\n"
+	"\tcase \"${2:-}\" in\n"
+	"\tv*) echo compatible ;;\n"
+	"\t*) echo ;;\n"
+	"\tesac\n"
+	"\t;;\n"
+	"*)\n"
+	"\techo \"usage: $0 backup|restore|info|compat EXTINFO\" >&2\n"
+	"\texit 2\n"
+	"\t;;\n"
+	"esac\n";
+
+typedef struct demo_ext {
+	const char *dir;        /* relative to the bundle folder */
+	const char *file;
+	const char *script;
+} demo_ext_t;
+
+static const demo_ext_t ledger_ext = { "ext", "ledger-ext.sh", ledger_ext_script };
+
 typedef struct demo_bundle {
 	const char *name;
 	int64_t version_code;
@@ -578,6 +746,7 @@ typedef struct demo_bundle {
 	const char *extra_info;
 	const char *const *private_dirs;  /* NULL-terminated */
 	void (*fill)(demo_ctx_t *c);
+	const demo_ext_t *ext;            /* NULL: no extension */
 } demo_bundle_t;
 
 static const char *const db_private[] = { EL2DB, EL2DB "/rdb", NULL };
@@ -586,18 +755,22 @@ static const char *const contacts_private[] = { EL1DB, EL1DB "/rdb", NULL };
 static const char *const mail_excludes[] = { EL2F "/cache/", NULL };
 static const char *const music_includes[] = { EL2F "/", EL2P "/", EL2DB "/", NULL };
 static const char *const music_excludes[] = { EL2F "/*.tmp", NULL };
+static const char *const ledger_private[] = { EL2DB, NULL };
 
 static const demo_bundle_t demo_bundles[] = {
-	{ "com.example.notes", 1002003, "1.2.3", true, NULL, NULL, "", "{}", db_private, fill_notes },
-	{ "com.example.gallery", 2000000, "2.0.0", true, NULL, NULL, "", "{}", db_private, fill_gallery },
+	{ "com.example.notes", 1002003, "1.2.3", true, NULL, NULL, "", "{}", db_private, fill_notes, NULL },
+	{ "com.example.gallery", 2000000, "2.0.0", true, NULL, NULL, "", "{}", db_private, fill_gallery, NULL },
 	{ "com.example.mail", 3010000, "3.1.0", true, NULL, mail_excludes, "com.example.contacts", "{}",
-	    db_private, fill_mail },
-	{ "com.example.bank", 1000000, "1.0.0", false, NULL, NULL, "", "{}", bank_private, fill_bank },
+	    db_private, fill_mail, NULL },
+	{ "com.example.bank", 1000000, "1.0.0", false, NULL, NULL, "", "{}", bank_private, fill_bank, NULL },
 	{ "com.example.unicode", 1000001, "1.0.1", true, NULL, NULL, "", "{\"note\":\"UTF-8 ✓\"}", NULL,
-	    fill_unicode },
+	    fill_unicode, NULL },
 	{ "com.example.music", 4020000, "4.2.0", true, music_includes, music_excludes, "", "{}", db_private,
-	    fill_music },
-	{ "com.example.contacts", 5000000, "5.0.0", true, NULL, NULL, "", "{}", contacts_private, fill_contacts },
+	    fill_music, NULL },
+	{ "com.example.contacts", 5000000, "5.0.0", true, NULL, NULL, "", "{}", contacts_private, fill_contacts,
+	    NULL },
+	{ "com.example.ledger", 1100000, "1.1.0", true, NULL, NULL, "", "{}", ledger_private, fill_ledger,
+	    &ledger_ext },
 };
 
 static size_t
@@ -607,6 +780,24 @@ count_strings(const char *const *v)
 	while (v && v[n])
 		n++;
 	return n;
+}
+
+/* <root>/bundles/<name>/<dir>/<file>, mode 0755 whatever the umask. */
+static int
+write_extension(const char *root, const demo_bundle_t *spec, ohb_error_t *err)
+{
+	char *dir = fsu_printf("%s/bundles/%s/%s", root, spec->name, spec->ext->dir);
+	char *path = dir ? fsu_join(dir, spec->ext->file) : NULL;
+	int rc = path ? 0 : ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	if (rc == 0)
+		rc = fsu_mkdir_p(dir, 0755, err);
+	if (rc == 0)
+		rc = fsu_write_atomic(dir, spec->ext->file, spec->ext->script, strlen(spec->ext->script), 0755, err);
+	if (rc == 0 && chmod(path, 0755) != 0)
+		rc = ohb_fail_errno(err, errno, "demo: cannot make %s executable", path);
+	free(path);
+	free(dir);
+	return rc;
 }
 
 static int
@@ -628,7 +819,14 @@ build_bundle(const char *root, const demo_bundle_t *spec, uint64_t seed, size_t 
 		.mounts = &mount,
 		.n_mounts = 1,
 	};
+	char *ext_rel = spec->ext ? fsu_printf("%s/%s", spec->ext->dir, spec->ext->file) : NULL;
+	if (spec->ext && !ext_rel)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	b.extension = ext_rel;   /* relative: resolved against the bundle folder, so the root can move */
 	int rc = reg_bundle_write(root, &b, err);
+	free(ext_rel);
+	if (rc == 0 && spec->ext)
+		rc = write_extension(root, spec, err);
 	if (rc != 0)
 		return rc;
 	char *sandbox = fsu_printf("%s/bundles/%s/sandbox", root, spec->name);

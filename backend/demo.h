@@ -1,8 +1,9 @@
 /*
- * demo — builds a demo device: seven bundles of realistic shape (many small
+ * demo — builds a demo device: eight bundles of realistic shape (many small
  * files in deep trees, big media files over the 2 MiB limit, a bundle that
- * forbids backup, excluded caches, UTF-8 and very long paths), so every path
- * through backup and restore can be tried without a real device.
+ * forbids backup, excluded caches, UTF-8 and very long paths, one with a
+ * BackupExtensionAbility script), so every path through backup and restore
+ * can be tried without a real device.
  *
  * The device is a function of the seed alone: the same seed gives the same
  * files, sizes, contents, modes and mtimes on every machine.

@@ -1,7 +1,9 @@
 /*
- * job_backup — one bundle's full backup, run on a worker thread:
- * scan (includes/excludes) -> pack (tars + raw big files, each handed to the
- * client through onFileReady at the send rate) -> manage.json last.
+ * job_backup — one bundle's backup (full or incremental), run on a worker
+ * thread: the extension's backup step -> scan (includes/excludes) -> pack
+ * (tars + raw big files, each handed to the client through onFileReady at the
+ * send rate; an incremental sends only what changed against the base all.rp)
+ * -> manage.json last, carrying all.rp as its manifest fd.
  * The session core sends onBundleBegin before and the final onProcess,
  * onResultReport and onBundleEnd after (REFERENCE.md callback order).
  */
@@ -12,7 +14,9 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "extension.h"
 #include "fsutil.h"
+#include "incremental.h"
 #include "manage.h"
 #include "packer.h"
 #include "scanner.h"
@@ -55,6 +59,19 @@ ctx_file_error(void *arg, const char *path, int errnum)
 	session_push_process_error(c->s, c->j, ohb_code_from_errno(errnum), msg);
 }
 
+/* all.rp as an anonymous fd: the manifest the client keeps for next time. */
+static int
+all_rp_fd(const reg_bundle_t *b, const rp_list_t *all, int *fd, ohb_error_t *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc = rp_write(all, &text, &len, err);
+	if (rc == 0)
+		rc = fsu_anon_fd(b->temp_dir, text, len, fd, err);
+	free(text);
+	return rc;
+}
+
 int
 job_backup_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err)
 {
@@ -64,37 +81,70 @@ job_backup_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err)
 	memset(&list, 0, sizeof list);
 	manage_list_t manage;
 	memset(&manage, 0, sizeof manage);
-	char *manage_json = NULL;
+	rp_list_t all;
+	memset(&all, 0, sizeof all);
+	char *manage_json = NULL, *app_result = NULL;
+	int fd = -1, all_fd = -1;
 	int rc = fsu_mkdir_p(b->temp_dir, 0700, err);
 	if (rc != 0)
 		return rc;
+
+	/* The application's own backup step first (its BackupExtensionAbility). */
+	ext_hooks_t hooks;
+	session_ext_hooks(s, j, &hooks);
+	bool ext_cancelled = false;
+	rc = ext_run(b, "backup", &hooks, &app_result, &ext_cancelled, err);
+	if (rc != 0 || ext_cancelled || session_job_cancelled(s, j))
+		goto out;
+
 	rc = scan_bundle(b, ctx_cancelled, &ctx, &list, err);
 	if (rc != 0 || session_job_cancelled(s, j))
 		goto out;
 	session_set_totals(s, j, list.total_bytes, list.total_files);
+	session_set_pack_deadline(s, j, list.total_bytes);
 	session_push_process(s, j);
 
 	pack_sink_t sink = { &ctx, ctx_emit, ctx_progress, ctx_file_error, ctx_cancelled };
 	pack_result_t res;
 	memset(&res, 0, sizeof res);
-	rc = pack_bundle(b, &list, b->temp_dir, &sink, &manage, &res, err);
+	if (s->kind == SESSION_INCREMENTAL) {
+		rc = inc_pack_bundle(b, &list, &j->base, fsu_now_ms(), b->temp_dir, &sink, &manage, &all, &res, err);
+	} else {
+		rc = pack_bundle(b, &list, b->temp_dir, &sink, &manage, &res, err);
+		if (rc == 0)
+			rc = rp_from_scan(&list, &all, err);
+	}
 	if (rc != 0 || res.stopped || session_job_cancelled(s, j))
 		goto out;
 
-	size_t len = 0;
 	if ((rc = manage_to_json(&manage, &manage_json, err)) != 0)
 		goto out;
-	len = strlen(manage_json);
-	int fd = -1;
-	if ((rc = fsu_anon_fd(b->temp_dir, manage_json, len, &fd, err)) != 0)
+	if ((rc = fsu_anon_fd(b->temp_dir, manage_json, strlen(manage_json), &fd, err)) != 0)
 		goto out;
-	if (session_send_file(s, j, "manage.json", fd, -1) != 0)
+	if ((rc = all_rp_fd(b, &all, &all_fd, err)) != 0)
+		goto out;
+	/* manage.json last, with all.rp as its manifest fd (REFERENCE.md "Incremental backup"). */
+	int send_rc = session_send_file(s, j, "manage.json", fd, all_fd);
+	fd = all_fd = -1;
+	if (send_rc != 0)
 		goto out;   /* cancelled while waiting to send */
 	session_progress(s, j, res.bytes, res.files_ok);
-	*result_json = session_count_result("backup", res.files_ok, res.files_failed, res.bytes);
+	if (app_result) {
+		*result_json = app_result;
+		app_result = NULL;
+	} else {
+		*result_json = session_count_result(s->kind == SESSION_INCREMENTAL ? "incrementalBackup" : "backup",
+		    res.files_ok, res.files_failed, res.bytes);
+	}
 out:
+	if (fd >= 0)
+		close(fd);
+	if (all_fd >= 0)
+		close(all_fd);
+	free(app_result);
 	free(manage_json);
 	manage_list_free(&manage);
+	rp_list_free(&all);
 	scan_list_free(&list);
 	return rc;
 }

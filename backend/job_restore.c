@@ -17,8 +17,11 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "extension.h"
 #include "fsutil.h"
 #include "manage.h"
+#include "rp.h"
+#include "scanner.h"
 #include "session.h"
 #include "stage.h"
 
@@ -95,6 +98,60 @@ verify_received(const job_t *j, const manage_list_t *m, uint64_t *total, ohb_err
 	return 0;
 }
 
+/* When the client sends the set's all.rp (it does for incremental sets), the
+ * restore makes the bundle's included files exactly those all.rp lists:
+ * whatever the sandbox holds beyond them was deleted after the backup and is
+ * deleted now (OpenHarmony leaves such files behind). Nothing is deleted
+ * before the commit, which applies deletions and new files together. */
+static int
+stage_deletions(const job_t *j, stage_t *st, ohb_error_t *err)
+{
+	char *path = fsu_join(j->incoming_dir, "all.rp");
+	if (!path)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	char *text = NULL;
+	size_t len = 0;
+	int rc = fsu_read_file(path, 1u << 30, &text, &len, NULL);
+	free(path);
+	if (rc != 0)
+		return 0;   /* no all.rp: a plain (overlay) restore */
+	rp_list_t all;
+	memset(&all, 0, sizeof all);
+	scan_list_t now;
+	memset(&now, 0, sizeof now);
+	char *warnings = NULL;
+	if ((rc = rp_parse(text, len, &all, &warnings, err)) != 0) {
+		rc = ohb_fail(err, OHB_E_UNTAR, "the backup of %s has an unreadable all.rp", j->name);
+		goto out;
+	}
+	if ((rc = scan_bundle(j->bundle, NULL, NULL, &now, err)) != 0)
+		goto out;
+	char deleted_dir[4102] = "";   /* the last directory deleted: its contents go with it */
+	size_t deleted_len = 0;
+	for (size_t i = 0; i < now.n && rc == 0; i++) {
+		char p[4100];
+		snprintf(p, sizeof p, "%s", now.v[i].path);
+		size_t pl = strlen(p);
+		if (deleted_len && strncmp(p, deleted_dir, deleted_len) == 0)
+			continue;
+		if (pl > 1 && p[pl - 1] == '/')
+			p[--pl] = '\0';
+		if (rp_find(&all, p))
+			continue;
+		rc = stage_add_deletion(st, p, err);
+		if (now.v[i].is_dir) {
+			snprintf(deleted_dir, sizeof deleted_dir, "%s/", p);
+			deleted_len = strlen(deleted_dir);
+		}
+	}
+out:
+	free(warnings);
+	free(text);
+	rp_list_free(&all);
+	scan_list_free(&now);
+	return rc;
+}
+
 int
 job_restore_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err)
 {
@@ -140,12 +197,21 @@ job_restore_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err
 		if (stage_cancelled(st) || session_job_cancelled(s, j))
 			goto out;
 	}
-	if (rc != 0)
+	if (rc != 0 || (rc = stage_deletions(j, st, err)) != 0)
 		goto out;
 	if ((rc = stage_commit(st, err)) != 0)
 		goto out;
 	session_progress(s, j, total, stage_files(st));
-	*result_json = session_count_result("restore", stage_files(st), stage_skipped(st), stage_bytes(st));
+
+	/* The application's own restore step, after its files are in place. */
+	ext_hooks_t hooks;
+	session_ext_hooks(s, j, &hooks);
+	bool ext_cancelled = false;
+	char *app_result = NULL;
+	if ((rc = ext_run(j->bundle, "restore", &hooks, &app_result, &ext_cancelled, err)) != 0)
+		goto out;
+	*result_json = app_result ? app_result
+	                          : session_count_result("restore", stage_files(st), stage_skipped(st), stage_bytes(st));
 out:
 	stage_free(st);
 	manage_list_free(&m);

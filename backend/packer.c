@@ -35,6 +35,11 @@
  * Tar output goes through our own write callback into an unlinked temp file
  * (fsu_anon_fd), in 256 KiB blocks, and we keep the errno of a failed write so
  * that a full temp dir says 13900025 rather than "tar failed".
+ *
+ * All of this lives in a pack writer (packer.h) that takes one entry at a
+ * time; pack_bundle is the loop over the whole scan list. incremental.c uses
+ * the same writer for the entries that changed, with hooks to name its tars
+ * "<ms>_part.<N>.tar" and to send a report behind each tar and big file.
  */
 #include "packer.h"
 
@@ -61,15 +66,17 @@ typedef struct tar_out {
 	struct archive *a;
 	int fd;
 	unsigned index; /* N of part.N.tar */
+	char name[64];  /* its file name (pack_hooks_t.tar_name) */
 	size_t entries;
 	uint64_t est;    /* bytes the tar holds so far (headers + padded data) */
 	int write_errno; /* errno of the last failed write, for the error code */
 	bool discard;    /* dropping this tar: the write callback swallows bytes */
 } tar_out_t;
 
-typedef struct packer {
+typedef struct pack_writer {
 	const reg_bundle_t *b;
 	const pack_sink_t *sink;
+	pack_hooks_t hooks;
 	const char *tmp_dir;
 	manage_list_t *manage;
 	pack_result_t *res;
@@ -91,7 +98,7 @@ typedef struct packer {
 	unsigned next_index;
 	struct archive_entry *ae;
 	char *buf;
-} packer_t;
+} pack_writer_t;
 
 /* ---- big-file names ------------------------------------------------------ */
 
@@ -148,7 +155,7 @@ name_used(const manage_list_t *m, const char *name)
 /* ---- safe opening ---------------------------------------------------------- */
 
 static void
-stack_pop_to(packer_t *pk, size_t keep)
+stack_pop_to(pack_writer_t *pk, size_t keep)
 {
 	while (pk->depth > keep)
 		close(pk->stack_fd[--pk->depth]);
@@ -157,7 +164,7 @@ stack_pop_to(packer_t *pk, size_t keep)
 }
 
 static int
-stack_push(packer_t *pk, int fd, size_t end)
+stack_push(pack_writer_t *pk, int fd, size_t end)
 {
 	if (pk->depth == pk->stack_cap) {
 		size_t cap = pk->stack_cap ? pk->stack_cap * 2 : 16;
@@ -180,7 +187,7 @@ stack_push(packer_t *pk, int fd, size_t end)
 /* The directory fd of mount m, opened on first use (the mount root may be a
  * symlink: it is configuration, as in the scanner). Returns -1 with errno. */
 static int
-mount_dir_fd(packer_t *pk, uint32_t m)
+mount_dir_fd(pack_writer_t *pk, uint32_t m)
 {
 	if (pk->mount_fd[m] >= 0)
 		return pk->mount_fd[m];
@@ -200,7 +207,7 @@ mount_dir_fd(packer_t *pk, uint32_t m)
 /* Opens rel (relative to mount m) for reading, never through a symlink.
  * Returns the fd, or -1 with errno. */
 static int
-open_in_mount(packer_t *pk, uint32_t m, const char *rel)
+open_in_mount(pack_writer_t *pk, uint32_t m, const char *rel)
 {
 	int root = mount_dir_fd(pk, m);
 	if (root < 0)
@@ -289,7 +296,7 @@ entry_rel(const reg_bundle_t *b, const scan_entry_t *e)
 /* ---- sink helpers -------------------------------------------------------- */
 
 static void
-report_file_error(packer_t *pk, const char *path, int errnum)
+report_file_error(pack_writer_t *pk, const char *path, int errnum)
 {
 	pk->res->files_failed++;
 	if (pk->sink->file_error)
@@ -297,7 +304,7 @@ report_file_error(packer_t *pk, const char *path, int errnum)
 }
 
 static void
-report_progress(packer_t *pk)
+report_progress(pack_writer_t *pk)
 {
 	if (pk->sink->progress)
 		pk->sink->progress(pk->sink->ctx, pk->res->bytes, pk->res->files_ok);
@@ -330,11 +337,10 @@ tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
 
 /* The error for a fatal libarchive failure: 13900025 for a full disk, else 13500006. */
 static int
-tar_fail(packer_t *pk, const char *what)
+tar_fail(pack_writer_t *pk, const char *what)
 {
 	int e = pk->tar.write_errno;
-	char name[32];
-	snprintf(name, sizeof name, "part.%u.tar", pk->tar.index);
+	const char *name = pk->tar.name;
 	if (e == ENOSPC || e == EDQUOT)
 		return ohb_fail_errno(pk->err, e, "cannot write %s of %s (%s)", name, pk->b->name, what);
 	const char *why = pk->tar.a ? archive_error_string(pk->tar.a) : NULL;
@@ -343,7 +349,7 @@ tar_fail(packer_t *pk, const char *what)
 }
 
 static void
-tar_discard(packer_t *pk)
+tar_discard(pack_writer_t *pk)
 {
 	if (!pk->tar_open)
 		return;
@@ -359,10 +365,14 @@ tar_discard(packer_t *pk)
 }
 
 static int
-tar_begin(packer_t *pk)
+tar_begin(pack_writer_t *pk)
 {
 	memset(&pk->tar, 0, sizeof pk->tar);
 	pk->tar.index = pk->next_index;
+	if (pk->hooks.tar_name)
+		pk->hooks.tar_name(pk->hooks.ctx, pk->tar.index, pk->tar.name, sizeof pk->tar.name);
+	else
+		snprintf(pk->tar.name, sizeof pk->tar.name, "part.%u.tar", pk->tar.index);
 	int fd = -1;
 	int rc = fsu_anon_fd(pk->tmp_dir, NULL, 0, &fd, pk->err);
 	if (rc != 0) {
@@ -398,7 +408,7 @@ tar_begin(packer_t *pk)
 
 /* Closes the current tar, indexes it and hands it to the sink. */
 static int
-tar_finish(packer_t *pk)
+tar_finish(pack_writer_t *pk)
 {
 	if (!pk->tar_open)
 		return 0;
@@ -411,8 +421,8 @@ tar_finish(packer_t *pk)
 	pk->tar.a = NULL;
 	int fd = pk->tar.fd;
 	pk->tar_open = false;
-	char name[32];
-	snprintf(name, sizeof name, "part.%u.tar", pk->tar.index);
+	char name[sizeof pk->tar.name];
+	memcpy(name, pk->tar.name, sizeof name);
 	struct stat st;
 	if (fstat(fd, &st) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
 		int rc = ohb_fail_errno(pk->err, errno, "cannot rewind %s of %s", name, pk->b->name);
@@ -435,7 +445,10 @@ tar_finish(packer_t *pk)
 		close(fd);
 		return rc;
 	}
-	return pk->sink->emit(pk->sink->ctx, name, fd, pk->err);
+	rc = pk->sink->emit(pk->sink->ctx, name, fd, pk->err);
+	if (rc == 0 && pk->hooks.emitted)
+		rc = pk->hooks.emitted(pk->hooks.ctx, name, true, pk->err);
+	return rc;
 }
 
 static uint64_t
@@ -446,7 +459,7 @@ round512(uint64_t n)
 
 /* Makes sure a tar is open with room for an entry of est bytes. */
 static int
-tar_make_room(packer_t *pk, uint64_t est)
+tar_make_room(pack_writer_t *pk, uint64_t est)
 {
 	if (pk->tar_open && (pk->tar.entries >= PACK_TAR_MAX_ENTRIES ||
 	                     (pk->tar.entries > 0 && pk->tar.est + est + 1024 > PACK_TAR_MAX_BYTES))) {
@@ -460,7 +473,7 @@ tar_make_room(packer_t *pk, uint64_t est)
 /* Writes a header. Returns 0, -1 when this entry alone cannot be stored (the
  * archive stays usable; ARCHIVE_FAILED), or a fatal code. */
 static int
-tar_header(packer_t *pk, const char *path, uint32_t mode, uint64_t size, int64_t sec, int64_t nsec)
+tar_header(pack_writer_t *pk, const char *path, uint32_t mode, uint64_t size, int64_t sec, int64_t nsec)
 {
 	size_t plen = strlen(path);
 	uint64_t est = 512 + round512(size);
@@ -491,7 +504,7 @@ tar_header(packer_t *pk, const char *path, uint32_t mode, uint64_t size, int64_t
 /* Copies exactly `size` bytes of fd into the current entry. *changed is set
  * when the file turned out shorter or longer, *read_errno on a read error. */
 static int
-tar_data(packer_t *pk, int fd, uint64_t size, bool *changed, int *read_errno)
+tar_data(pack_writer_t *pk, int fd, uint64_t size, bool *changed, int *read_errno)
 {
 	uint64_t left = size;
 	while (left > 0) {
@@ -532,19 +545,23 @@ tar_data(packer_t *pk, int fd, uint64_t size, bool *changed, int *read_errno)
 
 /* ---- one entry ------------------------------------------------------------- */
 
-static int
-pack_dir(packer_t *pk, const scan_entry_t *e)
+int
+pack_writer_add_dir(pack_writer_t *pk, const scan_entry_t *e, bool *added)
 {
+	if (added)
+		*added = false;
 	int rc = tar_header(pk, e->path, (e->mode & 07777) | S_IFDIR, 0, e->mtime_sec, e->mtime_nsec);
 	if (rc == -1) {
 		report_file_error(pk, e->path, EINVAL);
 		return 0;
 	}
+	if (rc == 0 && added)
+		*added = true;
 	return rc;
 }
 
 static int
-pack_big(packer_t *pk, const scan_entry_t *e, int fd, const struct stat *st)
+pack_big(pack_writer_t *pk, const scan_entry_t *e, int fd, const struct stat *st)
 {
 	char name[64];
 	unsigned counter = 0;
@@ -571,12 +588,13 @@ pack_big(packer_t *pk, const scan_entry_t *e, int fd, const struct stat *st)
 		return rc;
 	pk->res->files_ok++;
 	pk->res->bytes += (uint64_t)st->st_size;
-	return 0;
+	return pk->hooks.emitted ? pk->hooks.emitted(pk->hooks.ctx, name, false, pk->err) : 0;
 }
 
-static int
-pack_file(packer_t *pk, const scan_entry_t *e)
+int
+pack_writer_open(pack_writer_t *pk, const scan_entry_t *e, int *fd_out, struct stat *st)
 {
+	*fd_out = -1;
 	const char *rel = entry_rel(pk->b, e);
 	if (!rel || !*rel) {
 		report_file_error(pk, e->path, EINVAL);
@@ -590,8 +608,7 @@ pack_file(packer_t *pk, const scan_entry_t *e)
 		report_file_error(pk, e->path, en);
 		return 0;
 	}
-	struct stat st;
-	int en = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+	int en = fstat(fd, st) != 0 ? errno : !S_ISREG(st->st_mode) ? EINVAL : 0;
 	if (en != 0) {
 		close(fd);
 		report_file_error(pk, e->path, en);
@@ -600,13 +617,27 @@ pack_file(packer_t *pk, const scan_entry_t *e)
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK); /* the O_NONBLOCK was only for the open */
+	*fd_out = fd;
+	return 0;
+}
 
-	if ((uint64_t)st.st_size > PACK_BIG_FILE_THRESHOLD)
-		return pack_big(pk, e, fd, &st);
+int
+pack_writer_add_file(pack_writer_t *pk, const scan_entry_t *e, int fd, const struct stat *st, bool *added)
+{
+	if (added)
+		*added = false;
+	uint64_t files_ok = pk->res->files_ok;
+	int rc;
+	if ((uint64_t)st->st_size > PACK_BIG_FILE_THRESHOLD) {
+		rc = pack_big(pk, e, fd, st);
+		if (added)
+			*added = pk->res->files_ok > files_ok;
+		return rc;
+	}
 
-	uint64_t size = (uint64_t)st.st_size;
-	int rc = tar_header(pk, e->path, (uint32_t)st.st_mode, size, (int64_t)st.st_mtim.tv_sec,
-	                    (int64_t)st.st_mtim.tv_nsec);
+	uint64_t size = (uint64_t)st->st_size;
+	rc = tar_header(pk, e->path, (uint32_t)st->st_mode, size, (int64_t)st->st_mtim.tv_sec,
+	                (int64_t)st->st_mtim.tv_nsec);
 	if (rc != 0) {
 		close(fd);
 		if (rc == -1) {
@@ -627,14 +658,51 @@ pack_file(packer_t *pk, const scan_entry_t *e)
 	}
 	pk->res->files_ok++;
 	pk->res->bytes += size;
+	if (added)
+		*added = true;
 	return 0;
 }
 
-/* ---- public ---------------------------------------------------------------- */
-
-static void
-packer_free(packer_t *pk)
+int
+pack_writer_add_bytes(pack_writer_t *pk, const scan_entry_t *e, const struct stat *st, const void *data,
+                      bool *added)
 {
+	if (added)
+		*added = false;
+	uint64_t size = (uint64_t)st->st_size;
+	if (size > PACK_BIG_FILE_THRESHOLD)
+		return ohb_fail(pk->err, OHB_E_INVAL, "%s is too big to be added from memory", e->path);
+	int rc = tar_header(pk, e->path, (uint32_t)st->st_mode, size, (int64_t)st->st_mtim.tv_sec,
+	                    (int64_t)st->st_mtim.tv_nsec);
+	if (rc == -1) {
+		report_file_error(pk, e->path, EINVAL);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	const char *p = data;
+	uint64_t left = size;
+	while (left > 0) {
+		la_ssize_t n = archive_write_data(pk->tar.a, p, (size_t)left);
+		if (n <= 0)
+			return tar_fail(pk, "writing data");
+		p += n;
+		left -= (uint64_t)n;
+	}
+	pk->res->files_ok++;
+	pk->res->bytes += size;
+	if (added)
+		*added = true;
+	return 0;
+}
+
+/* ---- the writer and pack_bundle ------------------------------------------------ */
+
+void
+pack_writer_free(pack_writer_t *pk)
+{
+	if (!pk)
+		return;
 	tar_discard(pk);
 	stack_pop_to(pk, 0);
 	if (pk->mount_fd)
@@ -648,20 +716,25 @@ packer_free(packer_t *pk)
 	if (pk->ae)
 		archive_entry_free(pk->ae);
 	free(pk->buf);
+	free(pk);
 }
 
 int
-pack_bundle(const reg_bundle_t *b, const scan_list_t *list, const char *tmp_dir, const pack_sink_t *sink,
-            manage_list_t *manage_out, pack_result_t *result, ohb_error_t *err)
+pack_writer_new(const reg_bundle_t *b, const char *tmp_dir, const pack_sink_t *sink,
+                const pack_hooks_t *hooks, manage_list_t *manage_out, pack_result_t *result, ohb_error_t *err,
+                pack_writer_t **out)
 {
+	*out = NULL;
 	memset(result, 0, sizeof *result);
 	if (manage_out->n != 0)
-		return ohb_fail(err, OHB_E_INVAL, "pack_bundle needs an empty manage list");
-	packer_t *pk = calloc(1, sizeof *pk);
+		return ohb_fail(err, OHB_E_INVAL, "packing %s needs an empty manage list", b->name);
+	pack_writer_t *pk = calloc(1, sizeof *pk);
 	if (!pk)
 		return ohb_fail(err, OHB_E_NOMEM, "out of memory while packing %s", b->name);
 	pk->b = b;
 	pk->sink = sink;
+	if (hooks)
+		pk->hooks = *hooks;
 	pk->tmp_dir = tmp_dir;
 	pk->manage = manage_out;
 	pk->res = result;
@@ -671,21 +744,48 @@ pack_bundle(const reg_bundle_t *b, const scan_list_t *list, const char *tmp_dir,
 	pk->mount_errno = calloc(b->n_mounts ? b->n_mounts : 1, sizeof *pk->mount_errno);
 	pk->ae = archive_entry_new();
 	pk->buf = malloc(PACK_BUF_SIZE);
-	int rc = 0;
 	if (!pk->mount_fd || !pk->mount_errno || !pk->ae || !pk->buf) {
-		rc = ohb_fail(err, OHB_E_NOMEM, "out of memory while packing %s", b->name);
-		goto out;
+		if (pk->mount_fd)
+			for (size_t i = 0; i < b->n_mounts; i++)
+				pk->mount_fd[i] = -1;
+		pack_writer_free(pk);
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory while packing %s", b->name);
 	}
 	for (size_t i = 0; i < b->n_mounts; i++)
 		pk->mount_fd[i] = -1;
+	*out = pk;
+	return 0;
+}
 
+int
+pack_writer_finish(pack_writer_t *pk)
+{
+	return tar_finish(pk);
+}
+
+int
+pack_bundle(const reg_bundle_t *b, const scan_list_t *list, const char *tmp_dir, const pack_sink_t *sink,
+            manage_list_t *manage_out, pack_result_t *result, ohb_error_t *err)
+{
+	pack_writer_t *pk;
+	int rc = pack_writer_new(b, tmp_dir, sink, NULL, manage_out, result, err, &pk);
+	if (rc != 0)
+		return rc;
 	for (size_t i = 0; i < list->n; i++) {
 		if (sink->cancelled && sink->cancelled(sink->ctx)) {
 			result->stopped = true;
-			goto out; /* the unfinished tar is dropped by packer_free */
+			goto out; /* the unfinished tar is dropped by pack_writer_free */
 		}
 		const scan_entry_t *e = &list->v[i];
-		rc = e->is_dir ? pack_dir(pk, e) : pack_file(pk, e);
+		if (e->is_dir) {
+			rc = pack_writer_add_dir(pk, e, NULL);
+		} else {
+			int fd;
+			struct stat st;
+			rc = pack_writer_open(pk, e, &fd, &st);
+			if (rc == 0 && fd >= 0)
+				rc = pack_writer_add_file(pk, e, fd, &st, NULL);
+		}
 		if (rc != 0)
 			goto out;
 		if (!e->is_dir)
@@ -694,7 +794,6 @@ pack_bundle(const reg_bundle_t *b, const scan_list_t *list, const char *tmp_dir,
 	rc = tar_finish(pk);
 	report_progress(pk);
 out:
-	packer_free(pk);
-	free(pk);
+	pack_writer_free(pk);
 	return rc;
 }

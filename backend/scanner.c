@@ -710,3 +710,101 @@ scan_entry_real_path(const reg_bundle_t *b, const scan_entry_t *e)
 		snprintf(s, n, "%.*s/%.*s", (int)dl, m->dir, (int)rl, p);
 	return s;
 }
+
+/* ---- the imprecise estimate (getBackupDataSize with isPreciseScan false) ----- */
+
+typedef struct estimator {
+	const reg_bundle_t *b;
+	size_t budget;          /* entries we may still look at */
+	uint64_t bytes;         /* bytes of included files seen */
+	uint64_t dirs_seen;     /* directories opened */
+	uint64_t dirs_skipped;  /* directories found but not opened (budget spent) */
+} estimator_t;
+
+static bool
+estimate_excluded(const reg_bundle_t *b, const char *path)
+{
+	for (size_t i = 0; i < b->n_excludes; i++)
+		if (scan_path_matches(b->excludes[i], path))
+			return true;
+	return false;
+}
+
+static bool
+estimate_included(const reg_bundle_t *b, const char *path)
+{
+	for (size_t i = 0; i < b->n_includes; i++)
+		if (scan_path_matches(b->includes[i], path))
+			return true;
+	return false;
+}
+
+/* Depth-first with a budget; path is the sandbox path of the directory open as dfd. */
+static void
+estimate_dir(estimator_t *e, int dfd, char *path, size_t len)
+{
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	e->dirs_seen++;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		const char *name = de->d_name;
+		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+			continue;
+		size_t nl = strlen(name);
+		size_t sep = len ? 1 : 0;
+		if (len + sep + nl + 2 > SCAN_PATH_MAX)
+			continue;
+		if (sep)
+			path[len] = '/';
+		memcpy(path + len + sep, name, nl + 1);
+		struct stat st;
+		if (e->budget == 0) {
+			if (de->d_type == DT_DIR)
+				e->dirs_skipped++;
+			continue;
+		}
+		e->budget--;
+		if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0 || estimate_excluded(e->b, path))
+			continue;
+		if (S_ISREG(st.st_mode)) {
+			if (estimate_included(e->b, path))
+				e->bytes += (uint64_t)st.st_size;
+		} else if (S_ISDIR(st.st_mode)) {
+			int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd >= 0)
+				estimate_dir(e, cfd, path, len + sep + nl);
+		}
+	}
+	path[len] = '\0';
+	closedir(d);
+}
+
+int
+scan_bundle_estimate(const reg_bundle_t *b, size_t budget, uint64_t *bytes, ohb_error_t *err)
+{
+	estimator_t e = { b, budget ? budget : 1, 0, 0, 0 };
+	char *path = malloc(SCAN_PATH_MAX);
+	if (!path)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory while estimating %s", b->name);
+	for (size_t m = 0; m < b->n_mounts; m++) {
+		int fd = open(b->mounts[m].dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* sandbox paths are matched without their leading '/' */
+		const char *prefix = b->mounts[m].sandbox_prefix;
+		while (*prefix == '/')
+			prefix++;
+		snprintf(path, SCAN_PATH_MAX, "%s", prefix);
+		estimate_dir(&e, fd, path, strlen(path));
+	}
+	free(path);
+	/* Directories we never opened are assumed to hold as much as the average one we did. */
+	if (e.dirs_skipped && e.dirs_seen)
+		e.bytes += e.bytes / e.dirs_seen * e.dirs_skipped;
+	*bytes = e.bytes;
+	return 0;
+}

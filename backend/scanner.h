@@ -56,6 +56,11 @@ void scan_list_free(scan_list_t *list);
 int scan_bundle_size(const reg_bundle_t *b, int64_t since_ms, uint64_t *bytes, uint64_t *inc_bytes,
     ohb_error_t *err);
 
+/* The imprecise estimate: looks at no more than `budget` directory entries
+ * and scales what it saw by the share of directories it reached. Exact for
+ * bundles smaller than the budget; never fails on unreadable parts. */
+int scan_bundle_estimate(const reg_bundle_t *b, size_t budget, uint64_t *bytes, ohb_error_t *err);
+
 /* The real path of an entry: mount dir + the part of the path below the mount's
  * prefix (trailing '/' of directories dropped). malloc'd. */
 char *scan_entry_real_path(const reg_bundle_t *b, const scan_entry_t *e);

@@ -18,6 +18,7 @@
 
 #include "capability.h"
 #include "errors.h"
+#include "extension.h"
 #include "fsutil.h"
 #include "registry.h"
 #include "scanner.h"
@@ -188,6 +189,13 @@ ohb_get_backup_info(ohb_service_t *svc, const char *bundle, char **out, ohb_erro
 		cJSON *exc_arr = cJSON_AddArrayToObject(o, "excludes");
 		for (size_t i = 0; i < b->n_excludes; i++)
 			cJSON_AddItemToArray(exc_arr, cJSON_CreateString(b->excludes[i]));
+		/* What the application itself says (its extension's `info`), when it has one. */
+		char *app = NULL;
+		if (b->extension && ext_query(b, "info", NULL, 5000, &app, NULL) == 0 && app && *app) {
+			cJSON *parsed = cJSON_Parse(app);
+			cJSON_AddItemToObject(o, "appInfo", parsed ? parsed : cJSON_CreateString(app));
+		}
+		free(app);
 		*out = cJSON_PrintUnformatted(o);
 		cJSON_Delete(o);
 		if (!*out)

@@ -29,11 +29,16 @@
 #include <cjson/cJSON.h>
 
 #include "errors.h"
+#include "extension.h"
 #include "fsutil.h"
+#include "scanner.h"
+#include "stage.h"
 
 #define DEFAULT_SEND_RATE 60
 #define MAX_SEND_RATE 800
 #define MAX_FILES_IN_QUEUE 32
+#define APP_PHASE_DEFAULT_MS (15 * 60 * 1000)     /* REFERENCE.md "Timers" */
+#define MAX_TIMER_MS 14400000LL
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -63,7 +68,24 @@ job_free(job_t *j)
 	free(j->name);
 	free(j->info);
 	free(j->incoming_dir);
+	rp_list_free(&j->base);
+	for (size_t i = 0; i < j->n_deps; i++)
+		free(j->deps[i]);
+	free(j->deps);
 	free(j);
+}
+
+/* Must the job stop? Cancel, release, or a deadline that has passed. */
+static bool
+job_should_stop_locked(ohb_session_t *s, job_t *j)
+{
+	if (j->cancel || s->releasing || j->timed_out)
+		return true;
+	if (j->deadline_ms > 0 && fsu_mono_ms() >= j->deadline_ms) {
+		j->timed_out = true;
+		return true;
+	}
+	return false;
 }
 
 static job_t *
@@ -233,9 +255,77 @@ bool
 session_job_cancelled(ohb_session_t *s, job_t *j)
 {
 	pthread_mutex_lock(&s->lock);
-	bool c = j->cancel || s->releasing;
+	bool c = job_should_stop_locked(s, j);
 	pthread_mutex_unlock(&s->lock);
 	return c;
+}
+
+void
+session_set_pack_deadline(ohb_session_t *s, job_t *j, uint64_t bytes)
+{
+	int64_t ms = 30000 + (int64_t)(bytes / (3u << 20)) * 3000;
+	if (ms < 900000)
+		ms = 900000;
+	pthread_mutex_lock(&s->lock);
+	if (!j->timer_set)
+		j->deadline_ms = fsu_mono_ms() + ms;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+session_push_app_process(ohb_session_t *s, job_t *j, const char *app_json)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *pr = cJSON_AddObjectToObject(root, "processResult");
+	char buf[32];
+	snprintf(buf, sizeof buf, "%lld", (long long)(fsu_now_ms() / 1000));
+	cJSON_AddStringToObject(pr, "timeInfo", buf);
+	cJSON_AddStringToObject(pr, "resultInfo", app_json);
+	char *text = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (text)
+		session_push(s, EV_PROCESS, 0, NULL, j->name, NULL, text, -1, -1);
+	free(text);
+}
+
+/* Extension hooks: the context is the job, which knows its session. */
+static void
+ext_progress(void *ctx, const char *json)
+{
+	job_t *j = ctx;
+	session_push_app_process(j->session, j, json);
+}
+
+static bool
+ext_cancelled(void *ctx)
+{
+	job_t *j = ctx;
+	pthread_mutex_lock(&j->session->lock);
+	/* the deadline is the extension runner's own business (it reports 13500003) */
+	bool stop = j->cancel || j->session->releasing;
+	pthread_mutex_unlock(&j->session->lock);
+	return stop;
+}
+
+static int64_t
+ext_deadline(void *ctx)
+{
+	job_t *j = ctx;
+	pthread_mutex_lock(&j->session->lock);
+	int64_t d = j->deadline_ms;
+	pthread_mutex_unlock(&j->session->lock);
+	return d;
+}
+
+void
+session_ext_hooks(ohb_session_t *s, job_t *j, struct ext_hooks *hooks)
+{
+	(void)s;
+	memset(hooks, 0, sizeof *hooks);
+	hooks->ctx = j;
+	hooks->progress = ext_progress;
+	hooks->cancelled = ext_cancelled;
+	hooks->deadline_ms = ext_deadline;
 }
 
 int
@@ -243,7 +333,7 @@ session_send_file(ohb_session_t *s, job_t *j, const char *uri, int fd, int manif
 {
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		if (j->cancel || s->releasing) {
+		if (job_should_stop_locked(s, j)) {
 			pthread_mutex_unlock(&s->lock);
 			close(fd);
 			if (manifest_fd >= 0)
@@ -303,6 +393,146 @@ error_result(int code, const char *message)
 	return text;
 }
 
+/* ---- the size scan (getBackupDataSize) ------------------------------------------ */
+
+/* {"scaned":[<pending>],"scanning":"<name>"} (REFERENCE.md): each report
+ * carries only the bundles finished since the previous one; the last has an
+ * empty "scanning". */
+static void
+push_size_report_locked(ohb_session_t *s, bool last)
+{
+	cJSON *root = cJSON_CreateObject();
+	char *arr_text = fsu_printf("[%s]", s->scan.pending ? s->scan.pending : "");
+	cJSON *arr = arr_text ? cJSON_Parse(arr_text) : NULL;
+	free(arr_text);
+	cJSON_AddItemToObject(root, "scaned", arr ? arr : cJSON_CreateArray());
+	cJSON_AddStringToObject(root, "scanning", last || !s->scan.scanning ? "" : s->scan.scanning);
+	char *text = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (text)
+		push_locked(s, EV_SIZE_REPORT, 0, NULL, NULL, NULL, text, -1, -1);
+	free(text);
+	free(s->scan.pending);
+	s->scan.pending = NULL;
+}
+
+/* The imprecise estimate: what the device can say without walking every
+ * file. We walk at most IMPRECISE_BUDGET entries of the bundle and scale by
+ * the share of directories we reached; small bundles come out exact. */
+#define IMPRECISE_BUDGET 4000
+
+static void *
+size_scan_main(void *arg)
+{
+	ohb_session_t *s = arg;
+	for (size_t i = 0; i < s->scan.n; i++) {
+		const ohb_incremental_time_t *t = &s->scan.list[i];
+		pthread_mutex_lock(&s->lock);
+		bool stop = s->releasing;
+		free(s->scan.scanning);
+		s->scan.scanning = strdup(t->bundle_name);
+		pthread_mutex_unlock(&s->lock);
+		if (stop)
+			break;
+		const reg_bundle_t *b = reg_device_find(s->dev, t->bundle_name);
+		int64_t data = -1, inc = -1;
+		if (b) {
+			uint64_t bytes = 0, inc_bytes = 0;
+			ohb_error_t e;
+			int rc = s->scan.precise ? scan_bundle_size(b, t->last_incremental_time, &bytes, &inc_bytes, &e)
+			                         : scan_bundle_estimate(b, IMPRECISE_BUDGET, &bytes, &e);
+			if (rc == 0) {
+				data = (int64_t)bytes;
+				/* -1: unknown, for an imprecise scan and without a base time */
+				if (s->scan.precise && t->last_incremental_time > 0)
+					inc = (int64_t)inc_bytes;
+			}
+		}
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "bundleName", t->bundle_name);
+		cJSON_AddNumberToObject(o, "dataSize", (double)data);
+		cJSON_AddNumberToObject(o, "incDataSize", (double)inc);
+		char *item = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		pthread_mutex_lock(&s->lock);
+		if (item) {
+			char *joined = s->scan.pending ? fsu_printf("%s,%s", s->scan.pending, item) : strdup(item);
+			if (joined) {
+				free(s->scan.pending);
+				s->scan.pending = joined;
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+		free(item);
+	}
+	pthread_mutex_lock(&s->lock);
+	push_size_report_locked(s, true);
+	s->scan.active = false;
+	free(s->scan.scanning);
+	s->scan.scanning = NULL;
+	pthread_cond_broadcast(&s->queue_cond);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static int start_threads_locked(ohb_session_t *s, ohb_error_t *err);
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg);
+
+int
+ohb_session_get_backup_data_size(ohb_session_t *s, bool precise, const ohb_incremental_time_t *list, size_t n,
+    int report_interval_ms, ohb_error_t *err)
+{
+	ohb_error_clear(err);
+	if (!s || !list || n == 0)
+		return ohb_fail(err, OHB_E_PARAM, "getBackupDataSize needs a non-empty list of bundles");
+	for (size_t i = 0; i < n; i++)
+		if (!list[i].bundle_name || !*list[i].bundle_name)
+			return ohb_fail(err, OHB_E_PARAM, "entry %zu of the list has no bundle name", i);
+	pthread_mutex_lock(&s->lock);
+	int rc = 0;
+	if (s->scan.active || s->releasing) {
+		rc = ohb_fail(err, OHB_E_INVAL, s->releasing ? "the session has been released"
+		                                               : "a size scan is already running in this session");
+		goto out;
+	}
+	if (s->scan.thread_started) {
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->scan.thread, NULL);   /* the previous scan has finished */
+		pthread_mutex_lock(&s->lock);
+		s->scan.thread_started = false;
+	}
+	for (size_t i = 0; i < s->scan.n; i++)
+		free((char *)s->scan.list[i].bundle_name);
+	free(s->scan.list);
+	s->scan.list = calloc(n, sizeof *s->scan.list);
+	s->scan.n = 0;
+	if (!s->scan.list) {
+		rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		s->scan.list[i].bundle_name = strdup(list[i].bundle_name);
+		s->scan.list[i].last_incremental_time = list[i].last_incremental_time;
+		s->scan.n++;
+	}
+	s->scan.precise = precise;
+	s->scan.interval_ms = report_interval_ms > 0 ? report_interval_ms : 5000;
+	s->scan.next_report_ms = fsu_mono_ms() + s->scan.interval_ms;
+	if ((rc = start_threads_locked(s, err)) != 0)
+		goto out;
+	s->scan.active = true;
+	if (start_thread(&s->scan.thread, size_scan_main, s) != 0) {
+		s->scan.active = false;
+		rc = ohb_fail(err, OHB_E_NOMEM, "cannot start the size scan");
+		goto out;
+	}
+	s->scan.thread_started = true;
+	pthread_cond_broadcast(&s->queue_cond);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
 /* ---- the dispatcher ------------------------------------------------------------ */
 
 static void
@@ -339,6 +569,10 @@ deliver(ohb_session_t *s, event_t *ev)
 		if (cb->on_process)
 			cb->on_process(cb->user, ev->bundle, ev->text);
 		break;
+	case EV_SIZE_REPORT:
+		if (cb->on_backup_size_report)
+			cb->on_backup_size_report(cb->user, ev->text);
+		break;
 	}
 }
 
@@ -358,15 +592,22 @@ dispatcher_main(void *arg)
 					push_process_locked(s, s->jobs[i]);
 			next_tick = now + interval;
 		}
+		if (s->scan.active && now >= s->scan.next_report_ms) {
+			push_size_report_locked(s, false);
+			s->scan.next_report_ms = now + s->scan.interval_ms;
+		}
 		if (!s->head) {
 			if (s->dispatcher_stop)
 				break;
 			bool live = false;
 			for (size_t i = 0; i < s->n_jobs && !live; i++)
 				live = s->jobs[i]->progress_live;
-			if (live) {
+			if (live || s->scan.active) {
+				int64_t wake = live ? next_tick : s->scan.next_report_ms;
+				if (s->scan.active && s->scan.next_report_ms < wake)
+					wake = s->scan.next_report_ms;
 				struct timespec ts;
-				deadline_in(&ts, next_tick - now);
+				deadline_in(&ts, wake > now ? wake - now : 1);
 				pthread_cond_timedwait(&s->queue_cond, &s->lock, &ts);
 			} else {
 				pthread_cond_wait(&s->queue_cond, &s->lock);
@@ -398,13 +639,27 @@ dispatcher_main(void *arg)
 
 /* ---- the workers -------------------------------------------------------------- */
 
+/* restoreDeps: a job waits until every bundle it names that is in this
+ * session has ended (whatever its outcome: the dependent is still worth
+ * restoring, and its own result will say how it went). */
+static bool
+deps_done_locked(ohb_session_t *s, const job_t *j)
+{
+	for (size_t d = 0; d < j->n_deps; d++) {
+		job_t *dep = find_job_locked(s, j->deps[d]);
+		if (dep && dep != j && dep->state != JOB_DONE)
+			return false;
+	}
+	return true;
+}
+
 static job_t *
 next_job_locked(ohb_session_t *s)
 {
 	job_t *best = NULL;
 	for (size_t i = 0; i < s->n_jobs; i++) {
 		job_t *j = s->jobs[i];
-		if (j->state != JOB_PENDING)
+		if (j->state != JOB_PENDING || !deps_done_locked(s, j))
 			continue;
 		if (!best || j->priority > best->priority ||
 		    (j->priority == best->priority && j->order < best->order))
@@ -452,12 +707,18 @@ run_job(ohb_session_t *s, job_t *j)
 	ohb_error_t err;
 	ohb_error_clear(&err);
 	char *result = NULL;
-	int rc = s->kind == SESSION_BACKUP ? job_backup_run(s, j, &result, &err)
-	                                    : job_restore_run(s, j, &result, &err);
+	int rc = s->kind == SESSION_RESTORE ? job_restore_run(s, j, &result, &err)
+	                                     : job_backup_run(s, j, &result, &err);
 	pthread_mutex_lock(&s->lock);
 	bool cancelled = j->cancel || s->releasing;
 	j->state = JOB_FINISHING;
-	if (cancelled) {
+	if (j->timed_out) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "%s ran past its timer and was stopped", j->name);
+		char *text = error_result(OHB_E_TIMEOUT, msg);
+		finish_job_locked(s, j, OHB_E_TIMEOUT, msg, text);
+		free(text);
+	} else if (cancelled) {
 		/* A cancelled bundle is not a failed one (LESSONS.md 1): it ends with err 0. */
 		char *text = session_count_result("cancelled", 0, 0, j->bytes_done);
 		finish_job_locked(s, j, 0, "cancelled", text);
@@ -473,6 +734,32 @@ run_job(ohb_session_t *s, job_t *j)
 	free(result);
 }
 
+static void refuse_job_locked(ohb_session_t *s, job_t *j, int code, const char *message);
+
+/* Nothing runs and nothing can start, yet bundles wait: they wait on each
+ * other (a restoreDeps cycle). Report them instead of hanging. Returns true
+ * when it refused any. */
+static bool
+refuse_dependency_cycles_locked(ohb_session_t *s)
+{
+	bool any = false;
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		job_t *j = s->jobs[i];
+		if (j->state != JOB_PENDING)
+			continue;
+		char msg[400];
+		snprintf(msg, sizeof msg, "%s waits on restoreDeps that wait on it (a dependency cycle); not restored",
+		    j->name);
+		refuse_job_locked(s, j, OHB_E_INVAL, msg);
+		any = true;
+	}
+	if (any) {
+		maybe_all_end_locked(s);
+		pthread_cond_broadcast(&s->work_cond);
+	}
+	return any;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -480,13 +767,18 @@ worker_main(void *arg)
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		job_t *j = NULL;
-		while (!s->releasing && !(j = next_job_locked(s)))
+		while (!s->releasing && !(j = next_job_locked(s))) {
+			if (s->running == 0 && refuse_dependency_cycles_locked(s))
+				continue;
 			pthread_cond_wait(&s->work_cond, &s->lock);
+		}
 		if (s->releasing)
 			break;
 		j->state = JOB_RUNNING;
 		j->progress_live = true;
 		j->window_start_ms = fsu_mono_ms();
+		if (!j->timer_set)
+			j->deadline_ms = j->window_start_ms + APP_PHASE_DEFAULT_MS;
 		s->running++;
 		push_locked(s, EV_BUNDLE_BEGIN, 0, NULL, j->name, NULL, NULL, -1, -1);
 		pthread_mutex_unlock(&s->lock);
@@ -724,8 +1016,58 @@ priority_of(const char *info)
 	return v;
 }
 
+/* Splits a restoreDeps comma list into j->deps (names trimmed, empties dropped). */
+static void
+set_deps(job_t *j, const char *list)
+{
+	if (!list || !*list)
+		return;
+	char *copy = strdup(list);
+	if (!copy)
+		return;
+	size_t cap = 1;
+	for (const char *p = copy; *p; p++)
+		cap += *p == ',';
+	j->deps = calloc(cap, sizeof *j->deps);
+	for (char *tok = copy, *next; j->deps && tok; tok = next) {
+		next = strchr(tok, ',');
+		if (next)
+			*next++ = '\0';
+		while (*tok == ' ')
+			tok++;
+		size_t len = strlen(tok);
+		while (len > 0 && tok[len - 1] == ' ')
+			tok[--len] = '\0';
+		if (len > 0 && strcmp(tok, j->name) != 0)
+			j->deps[j->n_deps++] = strdup(tok);
+	}
+	free(copy);
+}
+
+/* Reads the base all.rp of an incremental entry into j->base. */
 static int
-append_common(ohb_session_t *s, const char *const *names, const char *const *infos, size_t n, ohb_error_t *err)
+load_base(job_t *j, const ohb_incremental_data_t *d, ohb_error_t *err)
+{
+	j->last_incremental_time = d->last_incremental_time;
+	if (d->priority)
+		j->priority = d->priority;
+	if (d->manifest_fd < 0)
+		return 0;
+	char *text = NULL;
+	size_t len = 0;
+	int rc = fsu_read_fd(d->manifest_fd, 1u << 30, &text, &len, err);
+	if (rc == 0 && len > 0) {
+		char *warnings = NULL;
+		rc = rp_parse(text, len, &j->base, &warnings, err);
+		free(warnings);
+	}
+	free(text);
+	return rc;
+}
+
+static int
+append_common(ohb_session_t *s, const char *const *names, const char *const *infos, size_t n,
+    const ohb_incremental_data_t *inc, ohb_error_t *err)
 {
 	if (!names && n > 0)
 		return ohb_fail(err, OHB_E_PARAM, "the list of bundles is missing");
@@ -747,12 +1089,22 @@ append_common(ohb_session_t *s, const char *const *names, const char *const *inf
 			rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
 			break;
 		}
+		j->session = s;
 		j->info = infos ? dup_or_null(infos[i]) : NULL;
 		j->priority = priority_of(j->info);
 		j->rate = DEFAULT_SEND_RATE;
 		if ((rc = add_job_locked(s, j, err)) != 0) {
 			job_free(j);
 			break;
+		}
+		if (inc) {
+			ohb_error_t e2;
+			if (load_base(j, &inc[i], &e2) != 0) {
+				char msg[sizeof e2.message + 64];
+				snprintf(msg, sizeof msg, "the base manifest (all.rp) is unreadable: %s", e2.message);
+				refuse_job_locked(s, j, e2.code, msg);
+				continue;
+			}
 		}
 		if (find_job_locked(s, name) != j) {
 			refuse_job_locked(s, j, OHB_E_INVAL, "the bundle was appended twice to this session");
@@ -775,8 +1127,11 @@ append_common(ohb_session_t *s, const char *const *names, const char *const *inf
 			target = mapping_target(j->info, name);
 			if (target)
 				local = target;
+			set_deps(j, cb->restore_deps);
 		}
 		j->bundle = reg_device_find(s->dev, local);
+		if (s->kind == SESSION_RESTORE && j->bundle && j->n_deps == 0)
+			set_deps(j, j->bundle->restore_deps);
 		if (!j->bundle) {
 			char msg[300];
 			snprintf(msg, sizeof msg, "%s is not installed on this device", local);
@@ -815,7 +1170,7 @@ ohb_session_append_backup(ohb_session_t *s, const char *const *names, const char
 		return ohb_fail(err, OHB_E_PARAM, "no session");
 	if (s->kind != SESSION_BACKUP)
 		return ohb_fail(err, OHB_E_PERM, "this is not a backup session");
-	return append_common(s, names, infos, n, err);
+	return append_common(s, names, infos, n, NULL, err);
 }
 
 int
@@ -846,7 +1201,41 @@ ohb_session_append_restore(ohb_session_t *s, int capability_fd, const char *cons
 	s->cap = cf;
 	s->have_cap = true;
 	pthread_mutex_unlock(&s->lock);
-	return append_common(s, names, infos, n, err);
+	return append_common(s, names, infos, n, NULL, err);
+}
+
+int
+ohb_session_incremental_create(ohb_service_t *svc, const ohb_callbacks_t *cb, ohb_session_t **out,
+    ohb_error_t *err)
+{
+	return session_create(svc, SESSION_INCREMENTAL, cb, out, err);
+}
+
+int
+ohb_session_append_incremental(ohb_session_t *s, const ohb_incremental_data_t *list, size_t n,
+    const char *const *infos, ohb_error_t *err)
+{
+	ohb_error_clear(err);
+	if (!s)
+		return ohb_fail(err, OHB_E_PARAM, "no session");
+	if (s->kind != SESSION_INCREMENTAL)
+		return ohb_fail(err, OHB_E_PERM, "this is not an incremental backup session");
+	if (!list && n > 0)
+		return ohb_fail(err, OHB_E_PARAM, "the list of bundles is missing");
+	const char **names = calloc(n ? n : 1, sizeof *names);
+	if (!names)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		names[i] = list[i].bundle_name;
+		if (list[i].last_incremental_time < 0) {
+			free(names);
+			return ohb_fail(err, OHB_E_PARAM, "lastIncrementalTime of %s is negative",
+			    list[i].bundle_name ? list[i].bundle_name : "(null)");
+		}
+	}
+	int rc = append_common(s, names, infos, n, list, err);
+	free(names);
+	return rc;
 }
 
 /* ---- restore: file handles and publish ------------------------------------------ */
@@ -991,6 +1380,10 @@ ohb_session_release(ohb_session_t *s, ohb_error_t *err)
 	for (size_t i = 0; i < s->n_workers; i++)
 		pthread_join(s->workers[i], NULL);
 	s->n_workers = 0;
+	if (s->scan.thread_started) {
+		pthread_join(s->scan.thread, NULL);   /* it stops at the next bundle (releasing) */
+		s->scan.thread_started = false;
+	}
 
 	pthread_mutex_lock(&s->lock);
 	/* Bundles that never started end now, so the client sees every bundle end. */
@@ -1049,9 +1442,104 @@ ohb_session_free(ohb_session_t *s)
 	free(s->workers);
 	if (s->have_cap)
 		cap_file_free(&s->cap);
+	for (size_t i = 0; i < s->scan.n; i++)
+		free((char *)s->scan.list[i].bundle_name);
+	free(s->scan.list);
+	free(s->scan.scanning);
+	free(s->scan.pending);
 	reg_device_free(s->dev);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->work_cond);
 	pthread_cond_destroy(&s->queue_cond);
 	free(s);
+}
+
+
+/* ---- timers, temp files, compatibility ------------------------------------------ */
+
+bool
+ohb_update_timer(ohb_service_t *svc, const char *bundle, int64_t timeout_ms, int *code)
+{
+	if (code)
+		*code = 0;
+	if (timeout_ms < 0 || timeout_ms > MAX_TIMER_MS) {
+		if (code)
+			*code = OHB_E_PARAM;
+		return false;
+	}
+	if (!svc || !bundle)
+		return false;
+	pthread_mutex_lock(&svc->lock);
+	ohb_session_t *s = svc->active;
+	bool ok = false;
+	if (s) {
+		pthread_mutex_lock(&s->lock);
+		job_t *j = find_job_locked(s, bundle);
+		/* The spec: called after onBundleBegin and before onBundleEnd. */
+		if (j && j->state == JOB_RUNNING) {
+			j->deadline_ms = fsu_mono_ms() + timeout_ms;
+			j->timer_set = true;
+			ok = true;
+			pthread_cond_broadcast(&s->work_cond);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&svc->lock);
+	return ok;
+}
+
+/* Is the bundle in the active session and not finished? (svc->lock held) */
+static bool
+bundle_busy_locked(ohb_service_t *svc, const char *bundle)
+{
+	ohb_session_t *s = svc->active;
+	if (!s)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	job_t *j = find_job_locked(s, bundle);
+	bool busy = j && j->state != JOB_DONE;
+	pthread_mutex_unlock(&s->lock);
+	return busy;
+}
+
+bool
+ohb_clean_bundle_temp_dir(ohb_service_t *svc, const char *bundle)
+{
+	if (!svc || !bundle || !*bundle)
+		return false;
+	reg_device_t *dev = NULL;
+	if (reg_device_open(svc->root, &dev, NULL) != 0)
+		return false;
+	const reg_bundle_t *b = reg_device_find(dev, bundle);
+	bool ok = false;
+	pthread_mutex_lock(&svc->lock);
+	if (b && !bundle_busy_locked(svc, bundle)) {
+		/* A journaled restore must be finished, not thrown away: recover it first. */
+		ohb_error_t e;
+		ok = stage_recover(b, &e) == 0 && fsu_rm_rf(b->temp_dir, NULL) == 0 &&
+		    fsu_mkdir_p(b->temp_dir, 0700, NULL) == 0;
+	}
+	pthread_mutex_unlock(&svc->lock);
+	reg_device_free(dev);
+	return ok;
+}
+
+int
+ohb_get_compatibility_info(ohb_service_t *svc, const char *bundle, const char *ext_info, char **out,
+    ohb_error_t *err)
+{
+	ohb_error_clear(err);
+	if (!svc || !bundle || !*bundle || !out)
+		return ohb_fail(err, OHB_E_PARAM, "a bundle name is required");
+	reg_device_t *dev = NULL;
+	int rc = reg_device_open(svc->root, &dev, err);
+	if (rc != 0)
+		return rc;
+	const reg_bundle_t *b = reg_device_find(dev, bundle);
+	if (!b)
+		rc = ohb_fail(err, OHB_E_PARAM, "%s is not installed on this device", bundle);
+	else
+		rc = ext_query(b, "compat", ext_info ? ext_info : "", 1000, out, err);
+	reg_device_free(dev);
+	return rc;
 }

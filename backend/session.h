@@ -19,10 +19,11 @@
 #include <stdint.h>
 
 #include "capability.h"
+#include "rp.h"
 #include "ohbackup.h"
 #include "registry.h"
 
-typedef enum { SESSION_BACKUP, SESSION_RESTORE } session_kind_t;
+typedef enum { SESSION_BACKUP, SESSION_RESTORE, SESSION_INCREMENTAL } session_kind_t;
 
 typedef enum {
 	JOB_PENDING,     /* appended, waiting for a worker */
@@ -32,6 +33,7 @@ typedef enum {
 } job_state_t;
 
 typedef struct job {
+	ohb_session_t *session;       /* the session the job belongs to */
 	char *name;                   /* as the client names it (the source name on restore) */
 	char *info;                   /* the infos[] string or NULL */
 	int priority;
@@ -48,10 +50,35 @@ typedef struct job {
 	int64_t window_start_ms;      /* (L) */
 	int sent_in_window;           /* (L) */
 
+	/* timers (updateTimer): the job stops with 13500003 past its deadline */
+	int64_t deadline_ms;          /* (L) monotonic */
+	bool timer_set;               /* (L) updateTimer was called: keep the client's deadline */
+	bool timed_out;               /* (L) */
+
+	/* incremental only */
+	rp_list_t base;               /* the base backup's all.rp (empty: everything is new) */
+	int64_t last_incremental_time;
+
 	/* restore only */
 	bool published;               /* (L) publishFile received */
 	char *incoming_dir;           /* where getFileHandle's files are written */
+	char **deps;                  /* restoreDeps: bundles of this session to restore first */
+	size_t n_deps;
 } job_t;
+
+/* One getBackupDataSize run (onBackupSizeReport). */
+typedef struct size_scan {
+	bool active;                  /* (L) */
+	bool precise;
+	int interval_ms;
+	int64_t next_report_ms;       /* (L) monotonic */
+	char *scanning;               /* (L) the bundle being scanned now ("" when between) */
+	char *pending;                /* (L) JSON array text items ("{...},{...}") not reported yet */
+	ohb_incremental_time_t *list; /* owned copies */
+	size_t n;
+	pthread_t thread;
+	bool thread_started;
+} size_scan_t;
 
 typedef enum {
 	EV_FILE_READY,
@@ -60,6 +87,7 @@ typedef enum {
 	EV_ALL_END,
 	EV_RESULT,
 	EV_PROCESS,
+	EV_SIZE_REPORT,
 } event_type_t;
 
 typedef struct event {
@@ -105,6 +133,8 @@ struct ohb_session {
 	bool all_end_delivered;       /* (L) */
 	bool dispatcher_stop;         /* (L) */
 
+	size_scan_t scan;             /* getBackupDataSize */
+
 	pthread_t dispatcher;
 	pthread_t *workers;
 	size_t n_workers;
@@ -127,8 +157,21 @@ void session_push_process(ohb_session_t *s, job_t *j);
 /* Queues an onProcess carrying errorInfo (a file that could not be handled). */
 void session_push_process_error(ohb_session_t *s, job_t *j, int code, const char *message);
 
-/* True when the job should stop (cancel or release). */
+/* True when the job should stop: cancel, release, or its deadline passed
+ * (then j->timed_out is set and the job ends with 13500003). */
 bool session_job_cancelled(ohb_session_t *s, job_t *j);
+
+/* After the scan: the packing phase's deadline, max(900 s, 30 s + 3 s per
+ * 3 MiB) from now (REFERENCE.md "Timers"), unless the client set a timer. */
+void session_set_pack_deadline(ohb_session_t *s, job_t *j, uint64_t bytes);
+
+/* Wraps an application's (extension's) progress string as REFERENCE.md's
+ * onProcess and queues it. */
+void session_push_app_process(ohb_session_t *s, job_t *j, const char *app_json);
+
+/* The extension hooks for a job (progress, cancel, deadline). */
+struct ext_hooks;
+void session_ext_hooks(ohb_session_t *s, job_t *j, struct ext_hooks *hooks);
 
 /* Waits for the send-rate window and queue back-pressure, then queues an
  * onFileReady with fd (ownership passes). Returns non-zero when the job was

@@ -911,3 +911,44 @@ store_remove_interrupted(store_t *st, const char *set_id, ohb_error_t *err)
 		(void)fsu_fsync_dir(st->dir, NULL);    /* best effort: the removal itself succeeded */
 	return rc;
 }
+
+/* ---- chains --------------------------------------------------------------- */
+
+static bool
+holds_good(const store_set_info_t *info, const char *bundle)
+{
+	for (size_t i = 0; i < info->n_bundles; i++)
+		if (strcmp(info->bundles[i].name, bundle) == 0)
+			return info->bundles[i].code == 0;
+	return false;
+}
+
+int
+store_find_good_set(store_t *st, const char *bundle, const char *before_set, store_set_info_t *out,
+    ohb_error_t *err)
+{
+	store_set_info_t *v = NULL;
+	size_t n = 0;
+	int rc = store_list(st, &v, &n, err);
+	if (rc != 0)
+		return rc;
+	bool passed = before_set == NULL;
+	size_t found = n;
+	for (size_t i = 0; i < n && found == n; i++) {
+		if (!passed) {
+			passed = strcmp(v[i].id, before_set) == 0;
+			continue;
+		}
+		if (v[i].complete && holds_good(&v[i], bundle))
+			found = i;
+	}
+	if (found == n) {
+		rc = ohb_fail(err, OHB_E_INVAL, "the store holds no good backup of %s%s%s", bundle,
+		    before_set ? " older than set " : "", before_set ? before_set : "");
+	} else {
+		*out = v[found];
+		memset(&v[found], 0, sizeof v[found]);
+	}
+	store_set_infos_free(v, n);
+	return rc;
+}

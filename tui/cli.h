@@ -61,6 +61,8 @@ const cli_command_t *cli_find_command(const char *name);
 
 int cmd_backup(cli_ctx_t *ctx, int argc, char **argv);
 int cmd_restore(cli_ctx_t *ctx, int argc, char **argv);
+int cmd_incremental(cli_ctx_t *ctx, int argc, char **argv);
+int cmd_scan(cli_ctx_t *ctx, int argc, char **argv);
 int cmd_list(cli_ctx_t *ctx, int argc, char **argv);
 int cmd_caps(cli_ctx_t *ctx, int argc, char **argv);
 int cmd_version(cli_ctx_t *ctx, int argc, char **argv);

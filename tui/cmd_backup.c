@@ -47,6 +47,12 @@ on_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 			pthread_mutex_unlock(&r->t.lock);
 			run_json_file(&r->t, f->bundle_name, f->uri, bytes);
 		}
+		/* all.rp travels with manage.json: the base of the next incremental backup. */
+		if (rc == 0 && f->manifest_fd >= 0 &&
+		    (rc = store_writer_put_file(r->w, f->bundle_name, "all.rp", f->manifest_fd, NULL, &e)) != 0) {
+			run_fail_bundle(&r->t, f->bundle_name, rc, e.message);
+			ohb_session_cancel(r->s, f->bundle_name);
+		}
 	}
 	if (f->fd >= 0)
 		close(f->fd);
@@ -110,10 +116,43 @@ all_bundles(const char *caps, char ***names, size_t *n, const cli_ctx_t *ctx)
 	return 0;
 }
 
-int
-cmd_backup(cli_ctx_t *ctx, int argc, char **argv)
+/* The incremental base of each bundle: its newest good set's all.rp and time.
+ * A bundle with no good set yet gets no manifest: everything is new. */
+static int
+load_bases(store_t *store, char **names, size_t n, ohb_incremental_data_t *data, char **base_out,
+    const cli_ctx_t *ctx)
 {
-	const cli_command_t *cmd = cli_find_command("backup");
+	int64_t newest = -1;
+	for (size_t i = 0; i < n; i++) {
+		data[i].bundle_name = names[i];
+		data[i].manifest_fd = -1;
+		store_set_info_t base;
+		if (store_find_good_set(store, names[i], NULL, &base, NULL) != 0) {
+			if (!ctx->json)
+				fprintf(stderr, "incremental: %s has no earlier backup; all of it is sent\n", names[i]);
+			continue;
+		}
+		data[i].last_incremental_time = base.created_ms;
+		if (store_open_file(store, base.id, names[i], "all.rp", &data[i].manifest_fd, NULL) != 0) {
+			data[i].manifest_fd = -1;
+			data[i].last_incremental_time = 0;
+			if (!ctx->json)
+				fprintf(stderr, "incremental: set %s has no all.rp for %s; all of it is sent\n", base.id, names[i]);
+		}
+		if (base.created_ms > newest) {
+			newest = base.created_ms;
+			free(*base_out);
+			*base_out = strdup(base.id);
+		}
+		store_set_info_clear(&base);
+	}
+	return 0;
+}
+
+static int
+backup_command(cli_ctx_t *ctx, int argc, char **argv, bool incremental)
+{
+	const cli_command_t *cmd = cli_find_command(incremental ? "incremental" : "backup");
 	bool all = false;
 	size_t n_named = 0;
 	for (int i = 1; i < argc; i++) {
@@ -138,7 +177,8 @@ cmd_backup(cli_ctx_t *ctx, int argc, char **argv)
 	int caps_fd = -1;
 	int rc = CLI_FAILED;
 	bool tracker = false;
-	char *set_id = NULL;
+	char *set_id = NULL, *base_id = NULL;
+	ohb_incremental_data_t *inc = NULL;
 
 	if (cli_open_service(ctx, &svc, &err) != 0 || store_open(ctx->store, &store, &err) != 0 ||
 	    ohb_get_local_capabilities(svc, &caps_fd, &err) != 0 || fsu_read_fd(caps_fd, 64u << 20, &caps, NULL, &err) != 0) {
@@ -156,25 +196,37 @@ cmd_backup(cli_ctx_t *ctx, int argc, char **argv)
 		for (int i = 1; names && i < argc; i++)
 			names[n++] = strdup(argv[i]);
 	}
-	if (run_tracker_init(&r.t, ctx, "backup", (const char *const *)names, n) != 0) {
+	if (incremental) {
+		inc = calloc(n ? n : 1, sizeof *inc);
+		if (!inc) {
+			rc = cli_error(ctx, OHB_E_NOMEM, "out of memory");
+			goto out;
+		}
+		load_bases(store, names, n, inc, &base_id, ctx);
+	}
+	if (run_tracker_init(&r.t, ctx, incremental ? "incremental" : "backup", (const char *const *)names, n) != 0) {
 		rc = cli_error(ctx, OHB_E_NOMEM, "out of memory");
 		goto out;
 	}
 	tracker = true;
-	if (store_writer_begin(store, "full", NULL, &r.w, &err) != 0 || lseek(caps_fd, 0, SEEK_SET) != 0 ||
+	if (store_writer_begin(store, incremental ? "incremental" : "full", incremental ? base_id : NULL, &r.w,
+	        &err) != 0 || lseek(caps_fd, 0, SEEK_SET) != 0 ||
 	    store_writer_put_capability(r.w, caps_fd, &err) != 0) {
 		rc = cli_fail(ctx, &err);
 		goto out;
 	}
 	set_id = strdup(store_writer_id(r.w));
 	ohb_callbacks_t cb = { &r, on_file_ready, on_begin, on_end, on_all_end, NULL, on_result, on_process, NULL };
-	if (ohb_session_backup_create(svc, &cb, &r.s, &err) != 0) {
+	if ((incremental ? ohb_session_incremental_create(svc, &cb, &r.s, &err)
+	                 : ohb_session_backup_create(svc, &cb, &r.s, &err)) != 0) {
 		rc = cli_fail(ctx, &err);
 		goto out;
 	}
 	if (!ctx->json)
-		fprintf(stderr, "backup: %zu bundle%s into set %s\n", n, n == 1 ? "" : "s", set_id);
-	if (ohb_session_append_backup(r.s, (const char *const *)names, NULL, n, &err) != 0) {
+		fprintf(stderr, "%s: %zu bundle%s into set %s\n", incremental ? "incremental" : "backup", n,
+		    n == 1 ? "" : "s", set_id);
+	if ((incremental ? ohb_session_append_incremental(r.s, inc, n, NULL, &err)
+	                 : ohb_session_append_backup(r.s, (const char *const *)names, NULL, n, &err)) != 0) {
 		rc = cli_fail(ctx, &err);
 		goto out;
 	}
@@ -193,6 +245,8 @@ cmd_backup(cli_ctx_t *ctx, int argc, char **argv)
 			int code = b->code;
 			if (!b->ended && !code)
 				code = OHB_E_UNKNOWN;
+			if (!code && strcmp(b->message, "cancelled") == 0)
+				code = -1;   /* cancelled: nothing of it is kept (ohbackup_store.h) */
 			store_writer_set_result(r.w, b->name, code, b->message, b->received_bytes, b->received_files, NULL);
 		}
 		cJSON *root = cJSON_Parse(caps);
@@ -222,9 +276,26 @@ out:
 	free(names);
 	free(caps);
 	free(set_id);
+	free(base_id);
+	for (size_t i = 0; inc && i < n; i++)
+		if (inc[i].manifest_fd >= 0)
+			close(inc[i].manifest_fd);
+	free(inc);
 	if (caps_fd >= 0)
 		close(caps_fd);
 	store_close(store);
 	ohb_service_close(svc);
 	return rc;
+}
+
+int
+cmd_backup(cli_ctx_t *ctx, int argc, char **argv)
+{
+	return backup_command(ctx, argc, argv, false);
+}
+
+int
+cmd_incremental(cli_ctx_t *ctx, int argc, char **argv)
+{
+	return backup_command(ctx, argc, argv, true);
 }

@@ -136,6 +136,127 @@ set_bundle(const store_set_info_t *info, const char *name)
 	return NULL;
 }
 
+/* One step of a restore: the bundles `active` (indexes into r->t.bundles) from
+ * one set. Returns false when the session could not even start (err filled). */
+static bool
+restore_step(restore_run_t *r, ohb_service_t *svc, const char *set_id, bool send_all_rp, const bool *active,
+    char **infos, bool *interrupted, ohb_error_t *err)
+{
+	const cli_ctx_t *ctx = r->t.ctx;
+	run_tracker_t *t = &r->t;
+	size_t n = 0;
+	const char **names = calloc(t->n_bundles + 1, sizeof *names);
+	const char **step_infos = calloc(t->n_bundles + 1, sizeof *step_infos);
+	int caps_fd = -1;
+	bool ok = false;
+	r->set_id = set_id;
+	r->s = NULL;
+	if (!names || !step_infos)
+		goto out;
+	for (size_t i = 0; i < t->n_bundles; i++) {
+		run_bundle_t *b = &t->bundles[i];
+		for (size_t k = 0; k < b->n_uris; k++)
+			free(b->uris[k]);
+		free(b->uris);
+		b->uris = NULL;
+		b->n_uris = b->next_uri = 0;
+		b->begun = b->ended = false;
+		if (!active[i])
+			continue;
+		if (store_list_files(r->store, set_id, b->name, &b->uris, &b->n_uris, err) != 0)
+			goto out;
+		if (!send_all_rp) {
+			/* A full set restores as an overlay: without all.rp the service deletes nothing. */
+			for (size_t k = 0; k < b->n_uris; k++) {
+				if (strcmp(b->uris[k], "all.rp") == 0) {
+					free(b->uris[k]);
+					memmove(&b->uris[k], &b->uris[k + 1], (b->n_uris - k - 1) * sizeof *b->uris);
+					b->n_uris--;
+					break;
+				}
+			}
+		}
+		names[n] = b->name;
+		step_infos[n] = infos[i];
+		n++;
+	}
+	if (store_open_capability(r->store, set_id, &caps_fd, err) != 0)
+		goto out;
+	ohb_callbacks_t cb = { r, on_file_ready, on_begin, on_end, on_all_end, NULL, on_result, on_process, NULL };
+	if (ohb_session_restore_create(svc, &cb, &r->s, err) != 0)
+		goto out;
+	if (!ctx->json)
+		fprintf(stderr, "restore: %zu bundle%s from set %s\n", n, n == 1 ? "" : "s", set_id);
+	pthread_mutex_lock(&t->lock);
+	t->all_ended = false;
+	pthread_mutex_unlock(&t->lock);
+	if (ohb_session_append_restore(r->s, caps_fd, names, step_infos, n, err) != 0)
+		goto out;
+	for (size_t i = 0; i < t->n_bundles; i++) {
+		run_bundle_t *b = &t->bundles[i];
+		ohb_error_t e;
+		if (!active[i])
+			continue;
+		/* A bundle the service refused answers 13900020 here; its onBundleBegin
+		 * already carries the real reason. */
+		if (b->n_uris > 0)
+			ohb_session_get_file_handle(r->s, b->name, b->uris[0], &e);
+		else
+			ohb_session_publish_file(r->s, b->name, "", &e);
+	}
+	*interrupted = run_wait(t, r->s);
+	ohb_session_release(r->s, NULL);
+	ok = true;
+out:
+	if (r->s)
+		ohb_session_free(r->s);
+	r->s = NULL;
+	if (caps_fd >= 0)
+		close(caps_fd);
+	free(names);
+	free(step_infos);
+	return ok;
+}
+
+/* The chain of sets that restores `bundle` to its state in set `id`: the set
+ * itself, then (while the set is incremental) the bundle's newest good set
+ * before it, back to a full one. Oldest first. */
+static int
+chain_of(store_t *store, const char *id, const char *bundle, char ***chain, size_t *n, ohb_error_t *err)
+{
+	*chain = NULL;
+	*n = 0;
+	store_set_info_t cur;
+	if (store_set_info(store, id, &cur, err) != 0)
+		return err->code;
+	int rc = 0;
+	for (;;) {
+		char **nv = realloc(*chain, (*n + 1) * sizeof *nv);
+		if (!nv) {
+			rc = (err->code = OHB_E_NOMEM);
+			break;
+		}
+		*chain = nv;
+		(*chain)[(*n)++] = strdup(cur.id);
+		if (strcmp(cur.kind, "incremental") != 0)
+			break;
+		store_set_info_t prev;
+		if (store_find_good_set(store, bundle, cur.id, &prev, err) != 0) {
+			/* the first incremental of the bundle (sent whole): the chain starts here */
+			break;
+		}
+		store_set_info_clear(&cur);
+		cur = prev;
+	}
+	store_set_info_clear(&cur);
+	for (size_t i = 0; i < *n / 2; i++) {
+		char *tmp = (*chain)[i];
+		(*chain)[i] = (*chain)[*n - 1 - i];
+		(*chain)[*n - 1 - i] = tmp;
+	}
+	return rc;
+}
+
 int
 cmd_restore(cli_ctx_t *ctx, int argc, char **argv)
 {
@@ -174,14 +295,15 @@ cmd_restore(cli_ctx_t *ctx, int argc, char **argv)
 	ohb_service_t *svc = NULL;
 	restore_run_t r;
 	memset(&r, 0, sizeof r);
-	r.set_id = set_id;
 	store_set_info_t info;
 	memset(&info, 0, sizeof info);
 	bool have_info = false, tracker = false;
 	const char **names = NULL;
 	char **infos = NULL;
 	size_t n = 0;
-	int caps_fd = -1;
+	char ***chains = NULL;
+	size_t *chain_len = NULL;
+	bool *active = NULL, *failed_before = NULL;
 
 	if (store_open(ctx->store, &r.store, &err) != 0 || store_set_info(r.store, set_id, &info, &err) != 0) {
 		rc = cli_fail(ctx, &err);
@@ -236,56 +358,84 @@ cmd_restore(cli_ctx_t *ctx, int argc, char **argv)
 		goto out;
 	}
 	tracker = true;
+
+	/* Each bundle's chain (one set for a full backup), then the steps: every
+	 * set that appears in any chain, oldest first, restoring the bundles whose
+	 * chain holds it. Each step is all or nothing per bundle; a bundle that
+	 * fails a step takes no later step, so it never mixes two backups. */
+	chains = calloc(n, sizeof *chains);
+	chain_len = calloc(n, sizeof *chain_len);
+	active = calloc(n, sizeof *active);
+	failed_before = calloc(n, sizeof *failed_before);
+	if (!chains || !chain_len || !active || !failed_before) {
+		rc = cli_error(ctx, OHB_E_NOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
-		run_bundle_t *b = &r.t.bundles[i];
-		if (store_list_files(r.store, set_id, b->name, &b->uris, &b->n_uris, &err) != 0) {
+		if (chain_of(r.store, set_id, names[i], &chains[i], &chain_len[i], &err) != 0) {
 			rc = cli_fail(ctx, &err);
 			goto out;
 		}
 	}
-	if (cli_open_service(ctx, &svc, &err) != 0 || store_open_capability(r.store, set_id, &caps_fd, &err) != 0) {
+	if (cli_open_service(ctx, &svc, &err) != 0) {
 		rc = cli_fail(ctx, &err);
 		goto out;
 	}
-	ohb_callbacks_t cb = { &r, on_file_ready, on_begin, on_end, on_all_end, NULL, on_result, on_process, NULL };
-	if (ohb_session_restore_create(svc, &cb, &r.s, &err) != 0) {
-		rc = cli_fail(ctx, &err);
-		goto out;
-	}
-	if (!ctx->json)
-		fprintf(stderr, "restore: %zu bundle%s from set %s\n", n, n == 1 ? "" : "s", set_id);
-	if (ohb_session_append_restore(r.s, caps_fd, names, (const char *const *)infos, n, &err) != 0) {
-		rc = cli_fail(ctx, &err);
-		goto out;
-	}
-	if (ctx->send_rate > 0)
+	bool interrupted = false;
+	for (;;) {
+		/* the oldest set not yet restored among the bundles' chains */
+		const char *step = NULL;
+		for (size_t i = 0; i < n; i++) {
+			if (failed_before[i] || chain_len[i] == 0)
+				continue;
+			if (!step || strcmp(chains[i][0], step) < 0)
+				step = chains[i][0];
+		}
+		if (!step || interrupted)
+			break;
+		char *step_id = strdup(step);
 		for (size_t i = 0; i < n; i++)
-			ohb_update_send_rate(svc, names[i], ctx->send_rate);
-	for (size_t i = 0; i < n; i++) {
-		ohb_error_t e;
-		run_bundle_t *b = &r.t.bundles[i];
-		/* Refused bundles (not installed, bad capability entry) answer 13900020 here; their
-		 * onBundleBegin already carries the real reason. */
-		if (b->n_uris > 0 ? ohb_session_get_file_handle(r.s, b->name, b->uris[0], &e) == 0
-		                  : ohb_session_publish_file(r.s, b->name, "", &e) == 0)
-			continue;
+			active[i] = !failed_before[i] && chain_len[i] > 0 && strcmp(chains[i][0], step_id) == 0;
+		store_set_info_t sinfo;
+		memset(&sinfo, 0, sizeof sinfo);
+		bool incremental = store_set_info(r.store, step_id, &sinfo, NULL) == 0 && sinfo.kind &&
+		    strcmp(sinfo.kind, "incremental") == 0;
+		store_set_info_clear(&sinfo);
+		if (!restore_step(&r, svc, step_id, incremental, active, infos, &interrupted, &err)) {
+			free(step_id);
+			rc = cli_fail(ctx, &err);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (!active[i])
+				continue;
+			if (r.t.bundles[i].code != 0 || !r.t.bundles[i].ended)
+				failed_before[i] = true;
+			free(chains[i][0]);
+			memmove(&chains[i][0], &chains[i][1], (chain_len[i] - 1) * sizeof *chains[i]);
+			chain_len[i]--;
+		}
+		free(step_id);
 	}
-	bool interrupted = run_wait(&r.t, r.s);
-	ohb_session_release(r.s, NULL);
 	rc = run_report(&r.t, NULL, interrupted);
 out:
-	if (r.s)
-		ohb_session_free(r.s);
 	if (tracker)
 		run_tracker_free(&r.t);
+	for (size_t i = 0; chains && i < n; i++) {
+		for (size_t k = 0; k < chain_len[i]; k++)
+			free(chains[i][k]);
+		free(chains[i]);
+	}
+	free(chains);
+	free(chain_len);
+	free(active);
+	free(failed_before);
 	for (size_t i = 0; infos && i < n; i++)
 		free(infos[i]);
 	free(infos);
 	free(names);
 	free(named);
 	free(renames);
-	if (caps_fd >= 0)
-		close(caps_fd);
 	if (have_info)
 		store_set_info_clear(&info);
 	store_close(r.store);

@@ -29,6 +29,18 @@ static const cli_command_t commands[] = {
 	    "  --rename OLD=NEW restore OLD's data into the installed bundle NEW (app_mapping_relation)\n"
 	    "Each bundle is applied all or nothing: on any error its data is left as it was.",
 	    cmd_restore },
+	{ "incremental", "incremental [--all | BUNDLE...]",
+	    "incremental backup: only what changed since each bundle's newest good set",
+	    "  --all         every bundle that allows backup\n"
+	    "A bundle with no earlier backup is sent whole. The new set records the set it\n"
+	    "builds on; `restore` of an incremental set restores the whole chain, deletions included.",
+	    cmd_incremental },
+	{ "scan", "scan [--precise] [--interval MS] [BUNDLE...]", "report the size of what a backup would take",
+	    "  --precise       walk every file, and report the size changed since the newest good set\n"
+	    "                  (the default is a quick estimate that does not walk everything)\n"
+	    "  --interval MS   how often a report is printed (default 5000, the spec's cadence)\n"
+	    "  BUNDLE...       default: every bundle of the device",
+	    cmd_scan },
 	{ "list", "list", "list the backup sets of the store, newest first", NULL, cmd_list },
 	{ "caps", "caps [--out FILE]", "print the capability file (getLocalCapabilities)", NULL, cmd_caps },
 	{ "version", "version", "print the backup version (getBackupVersion)", NULL, cmd_version },

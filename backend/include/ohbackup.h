@@ -182,6 +182,52 @@ bool ohb_update_send_rate(ohb_service_t *svc, const char *bundle, int fds_per_se
 /* Frees a released session (releases it first if needed). */
 void ohb_session_free(ohb_session_t *s);
 
+/* ---- incremental backup (IncrementalBackupSession, spec API 12) ----------- */
+
+typedef struct ohb_incremental_data {
+	const char *bundle_name;
+	int64_t last_incremental_time;   /* ms since the epoch of the base backup; 0 = none */
+	int manifest_fd;                 /* the base backup's all.rp, or -1 for none (everything is new);
+	                                  * read before append returns; the caller still closes it */
+	const char *parameters;          /* BackupParams JSON or NULL */
+	int priority;                    /* BackupPriority: larger first */
+} ohb_incremental_data_t;
+
+/* new IncrementalBackupSession(callbacks). Files come through on_file_ready
+ * as in a full backup: <epoch_ms>_part.N.tar each with <epoch_ms>_part.N.rp,
+ * changed big files raw each with <name>.rp, manage.json last with all.rp
+ * (every current file and directory) as its manifest_fd. */
+int ohb_session_incremental_create(ohb_service_t *svc, const ohb_callbacks_t *cb, ohb_session_t **out,
+    ohb_error_t *err);
+
+/* appendBundles(IncrementalBackupData[], infos?). */
+int ohb_session_append_incremental(ohb_session_t *s, const ohb_incremental_data_t *list, size_t n,
+    const char *const *infos, ohb_error_t *err);
+
+/* ---- size scan (getBackupDataSize, spec API 18) ---------------------------- */
+
+/* getBackupDataSize(isPreciseScan, dataList): reports through
+ * on_backup_size_report, REFERENCE.md's format, every report_interval_ms
+ * (<= 0: 5000) plus a last report with "scanning":"". Runs beside whatever
+ * else the session does. Empty list -> 401; a scan already running -> 13900020. */
+int ohb_session_get_backup_data_size(ohb_session_t *s, bool precise, const ohb_incremental_time_t *list,
+    size_t n, int report_interval_ms, ohb_error_t *err);
+
+/* ---- timers, temp files, compatibility -------------------------------------- */
+
+/* updateTimer(bundle, ms): 0..14 400 000 (else *code = 401 and false); false
+ * when the bundle is not running in the service's active session. */
+bool ohb_update_timer(ohb_service_t *svc, const char *bundle, int64_t timeout_ms, int *code);
+
+/* cleanBundleTempDir(bundle): removes the bundle's temp files when no session
+ * is using the bundle; true on success. */
+bool ohb_clean_bundle_temp_dir(ohb_service_t *svc, const char *bundle);
+
+/* getCompatibilityInfo(bundle, extInfo): asks the bundle's extension (1000 ms
+ * at most); "" when it has none or does not answer. *out malloc'd. */
+int ohb_get_compatibility_info(ohb_service_t *svc, const char *bundle, const char *ext_info, char **out,
+    ohb_error_t *err);
+
 /* Blocks until on_all_bundles_end has been delivered or timeout_ms passes
  * (< 0: forever). Returns true when the session has ended. A convenience for
  * scripts and tests; the console never calls it. */

@@ -110,6 +110,13 @@ void store_set_infos_free(store_set_info_t *v, size_t n);
 int store_set_info(store_t *st, const char *set_id, store_set_info_t *out, ohb_error_t *err);
 void store_set_info_clear(store_set_info_t *info);
 
+/* The newest complete set that holds a good backup (code 0) of bundle and is
+ * older than before_set (NULL: any set). An incremental backup builds on it;
+ * a restore of an incremental set walks these back to a full set (the chain).
+ * 13900020 when there is none. */
+int store_find_good_set(store_t *st, const char *bundle, const char *before_set, store_set_info_t *out,
+    ohb_error_t *err);
+
 /* Readable fd of <set>/capability.json; the caller closes it. */
 int store_open_capability(store_t *st, const char *set_id, int *fd_out, ohb_error_t *err);
 

@@ -1,7 +1,8 @@
 /*
  * test_demo — the demo device: its shape (bundles, big files, a bundle that
  * forbids backup, long and UTF-8 paths, excluded caches), that it is a
- * function of the seed alone, and that it never builds over existing bundles.
+ * function of the seed alone, that it never builds over existing bundles, and
+ * that the ledger's extension script does what docs/EXTENSIONS.md says.
  * Each test works in its own mkdtemp folder and removes it.
  */
 #include <check.h>
@@ -15,6 +16,7 @@
 
 #include "demo.h"
 #include "errors.h"
+#include "extension.h"
 #include "fsutil.h"
 #include "registry.h"
 #include "scanner.h"
@@ -152,7 +154,7 @@ START_TEST(test_demo_shape)
 
 	reg_device_t *dev = NULL;
 	ck_assert_int_eq(reg_device_open(root, &dev, &err), 0);
-	ck_assert_uint_ge(dev->n_bundles, 6);
+	ck_assert_uint_eq(dev->n_bundles, 8);
 	ck_assert_uint_eq(dev->n_broken, 0);
 	ck_assert_str_eq(dev->system_full_name, "OpenHarmony-5.0.0");
 	size_t forbidden = 0;
@@ -264,6 +266,127 @@ START_TEST(test_demo_refuses_second_build)
 }
 END_TEST
 
+static void
+ledger_progress(void *ctx, const char *json)
+{
+	size_t *n = ctx;
+	ck_assert_ptr_nonnull(strstr(json, "\"progressInfo\":[{\"name\":\"com.example.ledger\""));
+	(*n)++;
+}
+
+static char *
+read_text(const char *path)
+{
+	char *text = NULL;
+	ck_assert_int_eq(fsu_read_file(path, 1 << 20, &text, NULL, NULL), 0);
+	return text;
+}
+
+static struct timespec
+mtime_of(const char *path)
+{
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_mtim;
+}
+
+static void
+assert_same_mtime(const char *path, struct timespec want)
+{
+	struct timespec got = mtime_of(path);
+	ck_assert_msg(got.tv_sec == want.tv_sec && got.tv_nsec == want.tv_nsec, "mtime of %s changed", path);
+}
+
+START_TEST(test_demo_ledger_extension)
+{
+	char *root = tmp_root();
+	ohb_error_t err;
+	ck_assert_int_eq(demo_build(root, 7, &err), 0);
+	reg_device_t *dev = NULL;
+	ck_assert_int_eq(reg_device_open(root, &dev, &err), 0);
+	const reg_bundle_t *b = reg_device_find(dev, "com.example.ledger");
+	ck_assert_ptr_nonnull(b);
+	ck_assert(b->allow_backup_restore);
+	ck_assert_ptr_nonnull(b->extension);
+	char *want = fsu_join(b->bundle_dir, "ext/ledger-ext.sh");
+	ck_assert_str_eq(b->extension, want);
+	free(want);
+	ck_assert_int_eq(access(b->extension, X_OK), 0);
+	/* The other bundles have none. */
+	for (size_t i = 0; i < dev->n_bundles; i++)
+		ck_assert(dev->bundles[i] == b || dev->bundles[i]->extension == NULL);
+
+	char *db = fsu_printf("%s/data/storage/el2/database/ledger.db", b->mounts[0].dir);
+	char *db_dir = fsu_printf("%s/data/storage/el2/database", b->mounts[0].dir);
+	char *dump = fsu_printf("%s/data/storage/el2/base/files/ledger.dump", b->mounts[0].dir);
+	char *files_dir = fsu_printf("%s/data/storage/el2/base/files", b->mounts[0].dir);
+	char *original = read_text(db);
+	size_t rows = 0;
+	for (const char *p = original; *p; p++)
+		rows += p[0] == '\n' && p[1] >= '0' && p[1] <= '9';
+	ck_assert_uint_ge(rows, 300);
+	char expect_info[64];
+	snprintf(expect_info, sizeof expect_info, "{\"ledgerRows\":%zu}", rows);
+
+	char *out = NULL;
+	ck_assert_int_eq(ext_query(b, "info", NULL, 5000, &out, &err), 0);
+	ck_assert_str_eq(out, expect_info);
+	free(out);
+	ck_assert_int_eq(ext_query(b, "compat", "v1.0", 5000, &out, &err), 0);
+	ck_assert_str_eq(out, "compatible");
+	free(out);
+	ck_assert_int_eq(ext_query(b, "compat", "1.0", 5000, &out, &err), 0);
+	ck_assert_str_eq(out, "");
+	free(out);
+
+	/* backup: a dump next to the files, progress lines, a CountInfo result; folders look untouched. */
+	struct timespec db_mtime = mtime_of(db), db_dir_mtime = mtime_of(db_dir), files_mtime = mtime_of(files_dir);
+	size_t progress = 0;
+	ext_hooks_t hooks = { &progress, ledger_progress, NULL, NULL, 0 };
+	char *result = NULL;
+	int rc = ext_run(b, "backup", &hooks, &result, NULL, &err);
+	ck_assert_msg(rc == 0, "%s", err.message);
+	ck_assert_uint_ge(progress, 2);
+	char count[64];
+	snprintf(count, sizeof count, "\"successCount\":%zu,", rows);
+	ck_assert_ptr_nonnull(result);
+	ck_assert_msg(strstr(result, "\"type\":\"CountInfo\"") && strstr(result, count), "%s", result);
+	free(result);
+	ck_assert_int_eq(access(dump, R_OK), 0);
+	assert_same_mtime(files_dir, files_mtime);
+	assert_same_mtime(dump, db_mtime);
+	assert_same_mtime(db_dir, db_dir_mtime);
+
+	/* restore: the database comes back from the dump alone, byte for byte, and the dump goes. */
+	ck_assert_int_eq(unlink(db), 0);
+	db_dir_mtime = mtime_of(db_dir);
+	progress = 0;
+	rc = ext_run(b, "restore", &hooks, &result, NULL, &err);
+	ck_assert_msg(rc == 0, "%s", err.message);
+	ck_assert_uint_ge(progress, 2);
+	ck_assert_msg(strstr(result, count) != NULL, "%s", result);
+	free(result);
+	char *again = read_text(db);
+	ck_assert_str_eq(again, original);
+	free(again);
+	ck_assert_int_ne(access(dump, F_OK), 0);
+	assert_same_mtime(db, db_mtime);
+	assert_same_mtime(files_dir, files_mtime);
+	assert_same_mtime(db_dir, db_dir_mtime);   /* as the restore found it */
+	ck_assert_int_eq(ext_query(b, "info", NULL, 5000, &out, &err), 0);
+	ck_assert_str_eq(out, expect_info);
+	free(out);
+
+	free(original);
+	free(db);
+	free(db_dir);
+	free(dump);
+	free(files_dir);
+	reg_device_free(dev);
+	tmp_remove(root);
+}
+END_TEST
+
 extern Suite *demo_suite(void);
 
 Suite *demo_suite(void)
@@ -274,6 +397,7 @@ Suite *demo_suite(void)
 	tcase_add_test(tc, test_demo_shape);
 	tcase_add_test(tc, test_demo_deterministic);
 	tcase_add_test(tc, test_demo_refuses_second_build);
+	tcase_add_test(tc, test_demo_ledger_extension);
 	suite_add_tcase(s, tc);
 	return s;
 }

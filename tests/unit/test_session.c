@@ -100,10 +100,16 @@ on_process(void *u, const char *b, const char *p)
 	rec(u, fsu_printf("process %s %s", b, p));
 }
 
+static void
+on_size(void *u, const char *report)
+{
+	rec(u, fsu_printf("size %s", report));
+}
+
 static const ohb_callbacks_t *
 callbacks(recorder_t *r, ohb_callbacks_t *cb)
 {
-	ohb_callbacks_t c = { r, on_file, on_begin, on_end, on_all, NULL, on_result, on_process, NULL };
+	ohb_callbacks_t c = { r, on_file, on_begin, on_end, on_all, NULL, on_result, on_process, on_size };
 	*cb = c;
 	return cb;
 }
@@ -128,12 +134,14 @@ find_ev(recorder_t *r, const char *prefix)
 }
 
 static int
-last_ev(const recorder_t *r, const char *prefix)
+last_ev(recorder_t *r, const char *prefix)
 {
 	int last = -1;
+	pthread_mutex_lock(&r->lock);
 	for (int i = 0; i < r->n; i++)
 		if (strncmp(r->ev[i], prefix, strlen(prefix)) == 0)
 			last = i;
+	pthread_mutex_unlock(&r->lock);
 	return last;
 }
 
@@ -492,6 +500,159 @@ START_TEST(at_most_three_at_once_larger_priority_first)
 }
 END_TEST
 
+
+/* getBackupDataSize: REFERENCE.md's report format, -1 rules, only new entries per report, last with "". */
+START_TEST(size_scan_reports_follow_reference)
+{
+	fixture_t fx;
+	fixture_up(&fx, 20, 1, 0);
+	ck_assert_int_eq(reg_bundle_add_dir(fx.root, "com.test.two", fx.data, NULL), 0);
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	ohb_callbacks_t cb;
+	ohb_session_t *s = NULL;
+	ohb_error_t err;
+	ck_assert_int_eq(ohb_session_backup_create(fx.svc, callbacks(&r, &cb), &s, &err), 0);
+	ck_assert_int_eq(ohb_session_get_backup_data_size(s, false, NULL, 0, 50, &err), OHB_E_PARAM);
+	ohb_incremental_time_t list[] = { { "com.test.app", 0 }, { "com.test.nosuch", 0 }, { "com.test.two", 1 } };
+	ck_assert_int_eq(ohb_session_get_backup_data_size(s, true, list, 3, 50, &err), 0);
+	ck_assert_int_eq(ohb_session_get_backup_data_size(s, true, list, 3, 50, &err), OHB_E_INVAL);
+	for (int i = 0; i < 500; i++) {
+		int last = last_ev(&r, "size ");
+		if (last >= 0 && strstr(r.ev[last], "\"scanning\":\"\""))
+			break;
+		usleep(10000);
+	}
+	ohb_session_free(s);
+	int reports = 0, entries = 0;
+	for (int i = 0; i < r.n; i++) {
+		if (strncmp(r.ev[i], "size ", 5) != 0)
+			continue;
+		reports++;
+		ck_assert_ptr_nonnull(strstr(r.ev[i], "\"scaned\":["));
+		for (const char *p = r.ev[i]; (p = strstr(p, "\"bundleName\"")); p++)
+			entries++;
+	}
+	ck_assert_int_ge(reports, 1);
+	ck_assert_int_eq(entries, 3);   /* each bundle exactly once over all reports */
+	int last = last_ev(&r, "size ");
+	ck_assert_ptr_nonnull(strstr(r.ev[last], "\"scanning\":\"\""));
+	/* precise: app has no base time -> incDataSize -1; two has one -> a number; unknown -> -1 both */
+	char all[8192] = "";
+	for (int i = 0; i < r.n; i++)
+		if (strncmp(r.ev[i], "size ", 5) == 0)
+			strncat(all, r.ev[i], sizeof all - strlen(all) - 1);
+	ck_assert_ptr_nonnull(strstr(all, "{\"bundleName\":\"com.test.nosuch\",\"dataSize\":-1,\"incDataSize\":-1}"));
+	ck_assert_ptr_nonnull(strstr(all, "\"bundleName\":\"com.test.app\",\"dataSize\":"));
+	ck_assert_ptr_null(strstr(strstr(all, "com.test.app"), "\"incDataSize\":0"));
+	const char *two = strstr(all, "\"bundleName\":\"com.test.two\"");
+	ck_assert_ptr_nonnull(two);
+	ck_assert_ptr_null(strstr(two, "\"incDataSize\":-1}"));
+	rec_free(&r);
+	fixture_down(&fx);
+}
+END_TEST
+
+START_TEST(imprecise_scan_is_approximate_and_has_no_incremental_size)
+{
+	fixture_t fx;
+	fixture_up(&fx, 10, 1, 0);
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	ohb_callbacks_t cb;
+	ohb_session_t *s = NULL;
+	ck_assert_int_eq(ohb_session_backup_create(fx.svc, callbacks(&r, &cb), &s, NULL), 0);
+	ohb_incremental_time_t list[] = { { "com.test.app", 1 } };
+	ck_assert_int_eq(ohb_session_get_backup_data_size(s, false, list, 1, 5000, NULL), 0);
+	for (int i = 0; i < 500 && last_ev(&r, "size ") < 0; i++)
+		usleep(10000);
+	ohb_session_free(s);
+	int last = last_ev(&r, "size ");
+	ck_assert_int_ge(last, 0);
+	ck_assert_ptr_nonnull(strstr(r.ev[last], "\"incDataSize\":-1"));
+	/* a small bundle is measured exactly even by the estimate: 10 small files + one 2.5 MiB file */
+	long long expect = (5 << 19);
+	for (int i = 0; i < 10; i++)
+		expect += 100 + i * 37;
+	char want[64];
+	snprintf(want, sizeof want, "\"dataSize\":%lld", expect);
+	ck_assert_msg(strstr(r.ev[last], want) != NULL, "%s lacks %s", r.ev[last], want);
+	rec_free(&r);
+	fixture_down(&fx);
+}
+END_TEST
+
+/* A rate of 0 stalls a bundle until raised; a tiny timer times another out with 13500003. */
+START_TEST(rate_zero_stalls_and_timer_times_out)
+{
+	fixture_t fx;
+	fixture_up(&fx, 3, 2, 0);
+	ck_assert_int_eq(reg_bundle_add_dir(fx.root, "com.test.slow", fx.data, NULL), 0);
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	ohb_callbacks_t cb;
+	ohb_session_t *s = NULL;
+	ck_assert_int_eq(ohb_session_backup_create(fx.svc, callbacks(&r, &cb), &s, NULL), 0);
+	int code = 0;
+	ck_assert(!ohb_update_timer(fx.svc, "com.test.app", 14400001, &code));
+	ck_assert_int_eq(code, OHB_E_PARAM);
+	ck_assert(!ohb_update_timer(fx.svc, "com.test.nosuch", 1000, &code));
+	ck_assert_int_eq(code, 0);
+	const char *names[] = { "com.test.app", "com.test.slow" };
+	ck_assert_int_eq(ohb_session_append_backup(s, names, NULL, 2, NULL), 0);
+	ck_assert(ohb_update_send_rate(fx.svc, "com.test.app", 0));
+	ck_assert(ohb_update_send_rate(fx.svc, "com.test.slow", 0));
+	for (int i = 0; i < 200 && find_ev(&r, "begin com.test.slow") < 0; i++)
+		usleep(10000);
+	ck_assert(ohb_update_timer(fx.svc, "com.test.slow", 200, &code));
+	usleep(600 * 1000);
+	ck_assert_int_eq(find_ev(&r, "file com.test.app"), -1);   /* stalled */
+	ck_assert(ohb_update_send_rate(fx.svc, "com.test.app", 900));   /* clamped to 800, runs */
+	ck_assert(ohb_session_wait(s, 30000));
+	ohb_session_free(s);
+	ck_assert_int_ge(find_ev(&r, "end com.test.slow 13500003"), 0);
+	ck_assert_int_ge(find_ev(&r, "end com.test.app 0"), 0);
+	ck_assert_int_ge(find_ev(&r, "file com.test.app manage.json"), 0);
+	ck_assert_int_eq(find_ev(&r, "file com.test.slow"), -1);
+	rec_free(&r);
+	fixture_down(&fx);
+}
+END_TEST
+
+/* cancel: 0 for a running bundle (it ends with err 0, no temp files), 13500011 for one still waiting. */
+START_TEST(cancel_running_and_waiting_bundles)
+{
+	fixture_t fx;
+	fixture_up(&fx, 3, 2, 0);
+	const char *names[] = { "com.c.a", "com.c.b", "com.c.c", "com.c.d" };
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(reg_bundle_add_dir(fx.root, names[i], fx.data, NULL), 0);
+	ohb_service_t *one = NULL;
+	ohb_service_options_t o = { fx.root, 1, 0 };   /* one at a time: b waits while a runs */
+	ck_assert_int_eq(ohb_service_open(&o, &one, NULL), 0);
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	ohb_callbacks_t cb;
+	ohb_session_t *s = NULL;
+	ck_assert_int_eq(ohb_session_backup_create(one, callbacks(&r, &cb), &s, NULL), 0);
+	ck_assert_int_eq(ohb_session_append_backup(s, names, NULL, 2, NULL), 0);
+	ck_assert(ohb_update_send_rate(one, "com.c.a", 0));
+	for (int i = 0; i < 200 && find_ev(&r, "begin com.c.a") < 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(ohb_session_cancel(s, "com.c.b"), OHB_E_CANCEL_UNSTARTED);
+	ck_assert_int_eq(ohb_session_cancel(s, "com.c.a"), 0);
+	ck_assert_int_eq(ohb_session_cancel(s, "com.c.zzz"), OHB_E_CANCEL_UNKNOWN);
+	ck_assert(ohb_session_wait(s, 30000));
+	ohb_session_free(s);
+	ohb_service_close(one);
+	ck_assert_int_ge(find_ev(&r, "end com.c.a 0"), 0);
+	ck_assert_int_ge(find_ev(&r, "result com.c.a {\"resultInfo\":[{\"type\":\"CountInfo\",\"infos\":[{\"backupInfo\":\"cancelled\""), 0);
+	ck_assert_int_ge(find_ev(&r, "end com.c.b 0"), 0);
+	/* no temp files left in the cancelled bundle's backup dir */
+	char *cmd = fsu_printf("test -z \"$(ls -A %s/bundles/com.c.a/backup 2>/dev/null)\"", fx.root);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+	rec_free(&r);
+	fixture_down(&fx);
+}
+END_TEST
+
 Suite *session_suite(void)
 {
 	Suite *s = suite_create("session");
@@ -505,6 +666,10 @@ Suite *session_suite(void)
 	tcase_add_test(tc, process_reports_at_least_every_250ms);
 	tcase_add_test(tc, capabilities_and_version_and_info);
 	tcase_add_test(tc, at_most_three_at_once_larger_priority_first);
+	tcase_add_test(tc, size_scan_reports_follow_reference);
+	tcase_add_test(tc, imprecise_scan_is_approximate_and_has_no_incremental_size);
+	tcase_add_test(tc, rate_zero_stalls_and_timer_times_out);
+	tcase_add_test(tc, cancel_running_and_waiting_bundles);
 	suite_add_tcase(s, tc);
 	return s;
 }
