@@ -653,6 +653,108 @@ START_TEST(cancel_running_and_waiting_bundles)
 }
 END_TEST
 
+/* IncrementalBackupSession through the API: all.rp arrives with manage.json; against it, only a change is sent. */
+typedef struct manifest_keeper {
+	recorder_t r;
+	char *all_rp;    /* the all.rp text that came with manage.json */
+} manifest_keeper_t;
+
+static void
+keep_file(void *u, int err, const char *msg, const ohb_file_t *f)
+{
+	manifest_keeper_t *k = u;
+	if (f->manifest_fd >= 0) {
+		free(k->all_rp);
+		k->all_rp = NULL;
+		ck_assert_int_eq(fsu_read_fd(f->manifest_fd, 1 << 24, &k->all_rp, NULL, NULL), 0);
+		ck_assert_str_eq(f->uri, "manage.json");
+		close(f->manifest_fd);
+	}
+	ohb_file_t copy = *f;
+	copy.manifest_fd = -1;
+	on_file(&k->r, err, msg, &copy);
+}
+
+START_TEST(incremental_session_sends_only_changes)
+{
+	fixture_t fx;
+	fixture_up(&fx, 12, 1, 0);
+	manifest_keeper_t k = { .r = { .lock = PTHREAD_MUTEX_INITIALIZER } };
+	ohb_callbacks_t cb;
+	callbacks(&k.r, &cb);
+	cb.user = &k;
+	cb.on_file_ready = keep_file;
+	ohb_session_t *s = NULL;
+	ohb_error_t err;
+	const char *names[] = { "com.test.app" };
+	/* a full backup: its all.rp comes with manage.json */
+	ck_assert_int_eq(ohb_session_backup_create(fx.svc, &cb, &s, &err), 0);
+	ck_assert_int_eq(ohb_session_append_backup(s, names, NULL, 1, &err), 0);
+	ck_assert(ohb_session_wait(s, 30000));
+	ohb_session_free(s);
+	ck_assert_ptr_nonnull(k.all_rp);
+	ck_assert_int_eq(strncmp(k.all_rp, "version=1.0&attrNum=8\n", 22), 0);
+	/* change one small file (size and mtime) */
+	char *p = fsu_printf("%s/n000.txt", fx.data);
+	write_file(p, 777, 9);
+	free(p);
+	int mfd = -1;
+	ck_assert_int_eq(fsu_anon_fd(NULL, k.all_rp, strlen(k.all_rp), &mfd, NULL), 0);
+	rec_free(&k.r);
+	k.r.n = 0;
+	ohb_incremental_data_t d = { "com.test.app", fsu_now_ms() - 1000, mfd, NULL, 0 };
+	ck_assert_int_eq(ohb_session_incremental_create(fx.svc, &cb, &s, &err), 0);
+	ck_assert_int_eq(ohb_session_append_backup(s, names, NULL, 1, &err), OHB_E_PERM);
+	ck_assert_int_eq(ohb_session_append_incremental(s, &d, 1, NULL, &err), 0);
+	close(mfd);
+	ck_assert(ohb_session_wait(s, 30000));
+	ohb_session_free(s);
+	int tars = 0, rps = 0, others = 0;
+	for (int i = 0; i < k.r.n; i++) {
+		char name[128];
+		if (sscanf(k.r.ev[i], "file com.test.app %127s", name) != 1)
+			continue;
+		if (strstr(name, "_part.") && strstr(name, ".tar"))
+			tars++;
+		else if (strstr(name, "_part.") && strstr(name, ".rp"))
+			rps++;
+		else if (strcmp(name, "manage.json") != 0)
+			others++;
+	}
+	ck_assert_int_eq(tars, 1);
+	ck_assert_int_eq(rps, 1);
+	ck_assert_int_eq(others, 0);   /* the unchanged big file is not sent again */
+	ck_assert_ptr_nonnull(strstr(k.all_rp, "/n000.txt;"));
+	free(k.all_rp);
+	rec_free(&k.r);
+	fixture_down(&fx);
+}
+END_TEST
+
+START_TEST(clean_temp_dir_and_compatibility_info)
+{
+	fixture_t fx;
+	fixture_up(&fx, 1, 0, 0);
+	char *junk = fsu_printf("%s/bundles/com.test.app/backup/junk", fx.root);
+	char *dir = fsu_printf("%s/bundles/com.test.app/backup", fx.root);
+	ck_assert_int_eq(fsu_mkdir_p(dir, 0700, NULL), 0);
+	ck_assert_int_eq(fsu_write_atomic(dir, "junk", "x", 1, 0600, NULL), 0);
+	ck_assert(!ohb_clean_bundle_temp_dir(fx.svc, "com.test.nosuch"));
+	ck_assert(ohb_clean_bundle_temp_dir(fx.svc, "com.test.app"));
+	ck_assert_int_ne(access(junk, F_OK), 0);
+	ck_assert_int_eq(access(dir, F_OK), 0);
+	char *out = NULL;
+	ohb_error_t err;
+	ck_assert_int_eq(ohb_get_compatibility_info(fx.svc, "com.test.app", "v1", &out, &err), 0);
+	ck_assert_str_eq(out, "");   /* no extension: nothing to say */
+	free(out);
+	ck_assert_int_eq(ohb_get_compatibility_info(fx.svc, "com.test.nosuch", "v1", &out, &err), OHB_E_PARAM);
+	free(junk);
+	free(dir);
+	fixture_down(&fx);
+}
+END_TEST
+
 Suite *session_suite(void)
 {
 	Suite *s = suite_create("session");
@@ -670,6 +772,8 @@ Suite *session_suite(void)
 	tcase_add_test(tc, imprecise_scan_is_approximate_and_has_no_incremental_size);
 	tcase_add_test(tc, rate_zero_stalls_and_timer_times_out);
 	tcase_add_test(tc, cancel_running_and_waiting_bundles);
+	tcase_add_test(tc, incremental_session_sends_only_changes);
+	tcase_add_test(tc, clean_temp_dir_and_compatibility_info);
 	suite_add_tcase(s, tc);
 	return s;
 }
