@@ -24,7 +24,9 @@
  *           (REFERENCE.md "Timers, rates, cancel").
  *   reap    waitpid, after SIGKILL of any process the extension left behind in
  *           its group; then the pipes are drained (at most EXT_DRAIN_MS more,
- *           in case something escaped the group and holds them).
+ *           in case something escaped the group and holds them). A host that
+ *           sets SIGCHLD to SIG_IGN has the kernel reap for it; that run ends
+ *           with 13500004 "exit status lost" instead of waiting forever.
  *
  * stdout of a backup/restore run is read as lines of at most 64 KiB (longer
  * ones are truncated and ignored). A JSON object with "progressInfo" or
@@ -97,6 +99,7 @@ typedef struct ext_child {
 	int64_t t_start, t_exit;
 	bool exited;                /* reaped */
 	int status;                 /* waitpid status, once reaped */
+	bool status_lost;           /* someone else reaped it */
 	ext_stop_t stop;
 	int64_t t_stop;
 	bool sigkilled;
@@ -254,6 +257,32 @@ close_pair(int p[2])
 	p[0] = p[1] = -1;
 }
 
+/* A close-on-exec pipe whose fds are above 2. In a process whose stdio is
+ * closed pipe2 hands out 0..2; lowest-first allocation makes the child's
+ * /dev/null-and-dup2 actions come out right anyway, but only as long as no
+ * other thread frees one of 0..2 between our two pipe2 calls. Above 2, the
+ * order of those actions simply cannot matter. */
+static int
+pipe_above_stdio(int p[2])
+{
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		if (p[i] > 2)
+			continue;
+		int moved = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
+		int saved = errno;
+		close(p[i]);
+		p[i] = moved;
+		if (moved < 0) {
+			close_pair(p);
+			errno = saved;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 check_executable(const reg_bundle_t *b, ohb_error_t *err)
 {
@@ -283,7 +312,7 @@ child_spawn(ext_child_t *c, const char *arg, ohb_error_t *err)
 	char *argv[] = { c->b->extension, (char *)c->action, (char *)arg, NULL };
 
 	int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
-	if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+	if (pipe_above_stdio(out) != 0 || pipe_above_stdio(errp) != 0) {
 		rc = ohb_fail_errno(err, errno, "cannot make pipes for the extension of %s", c->b->name);
 		close_pair(out);
 		close_pair(errp);
@@ -470,7 +499,15 @@ child_check_exit(ext_child_t *c, int64_t now)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
-	if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
+	if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) {
+		if (errno == ECHILD) {
+			/* Reaped by someone else (SIGCHLD set to SIG_IGN in this process). */
+			c->exited = c->status_lost = true;
+			c->t_exit = now;
+		}
+		return;
+	}
+	if (si.si_pid == 0)
 		return;
 	kill(-c->pid, SIGKILL);
 	while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR)
@@ -585,6 +622,12 @@ child_outcome(const ext_child_t *c, ohb_error_t *err)
 	}
 	if (c->oom)
 		return ohb_fail(err, OHB_E_NOMEM, "out of memory while reading the extension of %s", who);
+	if (c->status_lost) {
+		snprintf(prefix, sizeof prefix,
+		    "extension of %s (%s) ended but its exit status was lost (is SIGCHLD ignored in this process?)",
+		    who, act);
+		return fail_with_tail(c, err, OHB_E_EXT_DIED, prefix);
+	}
 	if (WIFSIGNALED(c->status)) {
 		int sig = WTERMSIG(c->status);
 		const char *abbrev = sigabbrev_np(sig);

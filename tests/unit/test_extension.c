@@ -524,6 +524,56 @@ START_TEST(test_no_fd_leak)
 }
 END_TEST
 
+START_TEST(test_stdio_closed)
+{
+	fixture_t f;
+	fx_open(&f);
+	fx_script(&f, "read line; echo \"{\\\"stdin\\\":$?}\"; echo 'said on stderr' >&2; exit 5\n");
+	/* A service started with 0, 1 and 2 closed: our pipes must not land there.
+	 * (Saved and put back, for CK_FORK=no.) */
+	int saved[3];
+	for (int i = 0; i < 3; i++) {
+		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 10);
+		ck_assert_int_ge(saved[i], 10);
+		close(i);
+	}
+	ohb_error_t err;
+	char *result = NULL;
+	ck_assert_int_eq(ext_run(&f.b, "backup", NULL, &result, NULL, &err), OHB_E_EXT_THROW);
+	ck_assert_msg(strstr(err.message, "status 5: said on stderr") != NULL, "%s", err.message);
+	fx_script(&f, "read line; echo \"{\\\"stdin\\\":$?}\"\n");
+	ck_assert_int_eq(ext_run(&f.b, "backup", NULL, &result, NULL, &err), 0);
+	ck_assert_str_eq(result, "{\"stdin\":1}");
+	free(result);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(dup2(saved[i], i), i);
+		close(saved[i]);
+	}
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_sigchld_ignored)
+{
+	/* A host that ignores SIGCHLD has its children reaped by the kernel: the
+	 * runner must notice instead of waiting forever. */
+	fixture_t f;
+	fx_open(&f);
+	fx_script(&f, "echo '{\"resultInfo\":1}'\n");
+	signal(SIGCHLD, SIG_IGN);
+	ohb_error_t err;
+	char *result = NULL;
+	int64_t t0 = fsu_mono_ms();
+	int rc = ext_run(&f.b, "backup", NULL, &result, NULL, &err);
+	signal(SIGCHLD, SIG_DFL);
+	ck_assert_int_eq(rc, OHB_E_EXT_DIED);
+	ck_assert_msg(strstr(err.message, "exit status was lost") != NULL, "%s", err.message);
+	ck_assert_int_lt(fsu_mono_ms() - t0, 2000);
+	ck_assert_ptr_null(result);
+	fx_close(&f);
+}
+END_TEST
+
 Suite *extension_suite(void)
 {
 	Suite *s = suite_create("extension");
@@ -543,6 +593,8 @@ Suite *extension_suite(void)
 	tcase_add_test(tc, test_query_timeout);
 	tcase_add_test(tc, test_cwd_and_env);
 	tcase_add_test(tc, test_no_fd_leak);
+	tcase_add_test(tc, test_stdio_closed);
+	tcase_add_test(tc, test_sigchld_ignored);
 	suite_add_tcase(s, tc);
 	return s;
 }
