@@ -37,6 +37,8 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 BACKEND_OBJ := $(BACKEND_SRC:%.c=$(BUILD)/%.o)
 TUI_OBJ     := $(TUI_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ    := $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/unit/runner.o
+# The console's pure logic (no curses), linked into the unit runner too.
+TUI_LOGIC_OBJ := $(addprefix $(BUILD)/tui/,widget_fmt.o widget_list.o theme.o console_evq.o)
 
 LIB  := $(BUILD)/libohbackup.a
 BIN  := $(BUILD)/ohbackup
@@ -90,8 +92,8 @@ $(BUILD)/tests/unit/runner.c: $(UNIT_SRC) tests/unit/runner.c.in
 $(BUILD)/tests/unit/runner.o: $(BUILD)/tests/unit/runner.c
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
 
-$(UNIT): $(UNIT_OBJ) $(LIB)
-	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIB) $(LDLIBS_ALL) $(CHECK_LIBS)
+$(UNIT): $(UNIT_OBJ) $(TUI_LOGIC_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(TUI_LOGIC_OBJ) $(LIB) $(LDLIBS_ALL) $(CHECK_LIBS)
 
 demo: all
 	@test -f $(BUILD)/demo/root/device.json || ./$(BIN) --root $(BUILD)/demo/root demo

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "console.h"
 #include "fsutil.h"
 
 static const cli_command_t commands[] = {
@@ -67,10 +68,11 @@ static void
 print_help(FILE *out)
 {
 	fprintf(out,
-	    "usage: ohbackup [--root DIR] [--store DIR] [--json] [--parallel N] [--send-rate N] [COMMAND [ARGS]]\n"
+	    "usage: ohbackup [--root DIR] [--store DIR] [--json] [--parallel N] [--send-rate N] [--theme NAME] [--no-color] [COMMAND [ARGS]]\n"
 	    "\n"
 	    "Back up and restore the data of applications (bundles), as OpenHarmony's\n"
-	    "@ohos.file.backup does. Without a command it shows the device and the store.\n"
+	    "@ohos.file.backup does. Without a command, on a terminal, it opens the\n"
+	    "interactive console; otherwise it shows the device and the store.\n"
 	    "\n"
 	    "commands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -83,6 +85,8 @@ print_help(FILE *out)
 	    "  --json          machine-readable output: one JSON object per line\n"
 	    "  --parallel N    bundles run at once (default 3)\n"
 	    "  --send-rate N   backup: files handed over per second per bundle (default 60, max 800)\n"
+	    "  --theme NAME    console colour theme (themes/NAME.theme: default, dark, light, ...)\n"
+	    "  --no-color      console without colours (as NO_COLOR=1)\n"
 	    "  -h, --help      this text; `ohbackup COMMAND --help` for a command\n");
 }
 
@@ -112,6 +116,7 @@ int
 main(int argc, char **argv)
 {
 	cli_ctx_t ctx = { 0 };
+	const char *theme = NULL;
 	char *root_default = NULL, *store_default = NULL;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -121,6 +126,10 @@ main(int argc, char **argv)
 			return CLI_OK;
 		} else if (strcmp(a, "--json") == 0) {
 			ctx.json = true;
+		} else if (strcmp(a, "--no-color") == 0) {
+			setenv("NO_COLOR", "1", 1);   /* the console's one switch for colours */
+		} else if (strcmp(a, "--theme") == 0 && i + 1 < argc) {
+			theme = argv[++i];
 		} else if ((strcmp(a, "--root") == 0 || strcmp(a, "--store") == 0 || strcmp(a, "--parallel") == 0 ||
 		               strcmp(a, "--send-rate") == 0) && i + 1 < argc) {
 			const char *v = argv[++i];
@@ -153,7 +162,9 @@ main(int argc, char **argv)
 	ctx.progress = !ctx.json && isatty(STDERR_FILENO);
 
 	int rc;
-	if (i >= argc) {
+	if (i >= argc && !ctx.json && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+		rc = console_main(&ctx, theme);
+	} else if (i >= argc) {
 		rc = cmd_home(&ctx);
 	} else {
 		const cli_command_t *cmd = cli_find_command(argv[i]);

@@ -299,3 +299,59 @@ with tarfile.open(out,"w",format=tarfile.GNU_FORMAT) as t:
 
 # Files of size >= 2 MiB + 1 are "big" (sent raw); this makes one of SIZE bytes.
 mkrand() { head -c "$2" /dev/urandom >"$1"; }
+
+# ---- the console in tmux ----------------------------------------------------
+# A private tmux server per test (tmux -L ohb<pid> -f /dev/null), the console
+# started in a detached session of a given size; tmux_wait_for polls
+# capture-pane until the screen matches (never a fixed long sleep).
+
+TMUX_SOCK=ohb$$
+tmx() { tmux -L "$TMUX_SOCK" -f /dev/null "$@"; }
+
+# tmux_start COLSxROWS [ENV=VAL...] -- ARGS... — runs the real binary with
+# --root/--store in a tmux session "c"; its exit status lands in $WS/.console.rc.
+tmux_start() {
+	command -v tmux >/dev/null 2>&1 || skip "tmux is not installed"
+	local size=$1 w h envs=()
+	shift
+	w=${size%x*}
+	h=${size#*x}
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+	[ "${1:-}" = -- ] && shift
+	local cmd
+	cmd=$(printf '%q ' env "${envs[@]+"${envs[@]}"}" "$OHBACKUP_BIN" --root "$ROOT" --store "$STORE" "$@")
+	rm -f "$WS/.console.rc"
+	tmx new-session -d -s c -x "$w" -y "$h" "$cmd; echo \$? >$WS/.console.rc; sleep 600" ||
+		fail "tmux new-session failed"
+	on_cleanup "tmux -L $TMUX_SOCK kill-server 2>/dev/null"
+}
+
+# The screen as text.
+tmux_cap() { tmx capture-pane -p -t c 2>/dev/null; }
+
+# tmux_keys KEY... — tmux send-keys names (Enter, Space, Escape, Up, F10, C-c) or text.
+tmux_keys() { tmx send-keys -t c "$@"; }
+
+# tmux_wait_for REGEX TIMEOUT_SECONDS — polls the screen until REGEX (ERE)
+# matches; on timeout fails the test and prints the last screen.
+tmux_wait_for() {
+	local re=$1 limit=${2:-10}
+	local deadline=$(($(date +%s%N) + limit * 1000000000))
+	while :; do
+		if tmux_cap | grep -Eq -- "$re"; then return 0; fi
+		if [ "$(date +%s%N)" -ge "$deadline" ]; then
+			echo "--- screen when waiting for /$re/ timed out:" >&2
+			tmux_cap >&2
+			fail "the console never showed /$re/ within ${limit}s"
+		fi
+		sleep 0.1
+	done
+}
+
+# tmux_wait_exit TIMEOUT — waits until the console process has exited; prints its status.
+tmux_wait_exit() {
+	wait_for "${1:-10}" test -s "$WS/.console.rc" || { tmux_cap >&2; fail "the console did not exit"; }
+	cat "$WS/.console.rc"
+}
+
+tmux_resize() { tmx resize-window -t c -x "$1" -y "$2" 2>/dev/null || tmx resize-pane -t c -x "$1" -y "$2"; }
