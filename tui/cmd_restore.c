@@ -218,45 +218,6 @@ out:
 	return ok;
 }
 
-/* The chain of sets that restores `bundle` to its state in set `id`: the set
- * itself, then (while the set is incremental) the bundle's newest good set
- * before it, back to a full one. Oldest first. */
-static int
-chain_of(store_t *store, const char *id, const char *bundle, char ***chain, size_t *n, ohb_error_t *err)
-{
-	*chain = NULL;
-	*n = 0;
-	store_set_info_t cur;
-	if (store_set_info(store, id, &cur, err) != 0)
-		return err->code;
-	int rc = 0;
-	for (;;) {
-		char **nv = realloc(*chain, (*n + 1) * sizeof *nv);
-		if (!nv) {
-			rc = (err->code = OHB_E_NOMEM);
-			break;
-		}
-		*chain = nv;
-		(*chain)[(*n)++] = strdup(cur.id);
-		if (strcmp(cur.kind, "incremental") != 0)
-			break;
-		store_set_info_t prev;
-		if (store_find_good_set(store, bundle, cur.id, &prev, err) != 0) {
-			/* the first incremental of the bundle (sent whole): the chain starts here */
-			break;
-		}
-		store_set_info_clear(&cur);
-		cur = prev;
-	}
-	store_set_info_clear(&cur);
-	for (size_t i = 0; i < *n / 2; i++) {
-		char *tmp = (*chain)[i];
-		(*chain)[i] = (*chain)[*n - 1 - i];
-		(*chain)[*n - 1 - i] = tmp;
-	}
-	return rc;
-}
-
 int
 cmd_restore(cli_ctx_t *ctx, int argc, char **argv)
 {
@@ -372,7 +333,7 @@ cmd_restore(cli_ctx_t *ctx, int argc, char **argv)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (chain_of(r.store, set_id, names[i], &chains[i], &chain_len[i], &err) != 0) {
+		if (store_chain(r.store, set_id, names[i], &chains[i], &chain_len[i], &err) != 0) {
 			rc = cli_fail(ctx, &err);
 			goto out;
 		}

@@ -427,6 +427,11 @@ job_apply_event(console_t *c, cev_t *ev)
 		console_log(c, -1, ROLE_ERROR, "error %d: %s", ev->code, text);
 		break;
 	case CEV_ALL_END:
+		/* A restore of an incremental set runs one session per set of the chain. */
+		if (c->run_kind == JOB_RESTORE && !c->run_interrupted && job_restore_next_step(c)) {
+			console_log(c, -1, ROLE_NORMAL, "step done; next set %s", c->set_id);
+			break;
+		}
 		c->run_active = false;
 		c->run_ended_ms = now;
 		c->all_code = ev->code;

@@ -205,6 +205,9 @@ const char *draw_state_text(const run_row_t *r, char *buf, size_t size);
 /* ---- console_job.c: sessions (callbacks on the dispatcher thread) ---- */
 int job_start_backup(console_t *c, bool incremental, char *err, size_t err_size);
 int job_start_restore(console_t *c, char *err, size_t err_size);
+/* After a restore step ended: starts the next set of the chain (true), or
+ * says the restore is over (false). Main thread. */
+bool job_restore_next_step(console_t *c);
 int job_start_scan(console_t *c, bool precise, char *err, size_t err_size);
 /* cancel(bundle) for run row i; returns the code cancel returned. */
 int job_cancel(console_t *c, size_t i);

@@ -34,6 +34,10 @@ typedef struct job_bundle {
 	uint64_t bytes, files;
 	char **uris;             /* restore: files to send */
 	size_t n_uris, next;
+	char *info;              /* restore: the infos string (app_mapping_relation) or NULL */
+	char **chain;            /* restore: sets still to restore, oldest first */
+	size_t n_chain;
+	bool active;             /* restore: part of the current step */
 } job_bundle_t;
 
 struct job {
@@ -293,7 +297,9 @@ job_free(job_t *j)
 	for (size_t i = 0; i < j->n; i++) {
 		free(j->b[i].name);
 		free(j->b[i].target);
+		free(j->b[i].info);
 		store_strings_free(j->b[i].uris, j->b[i].n_uris);
+		store_strings_free(j->b[i].chain, j->b[i].n_chain);
 	}
 	free(j->b);
 	store_close(j->store);
@@ -474,6 +480,94 @@ job_start_backup(console_t *c, bool incremental, char *err, size_t err_size)
 	return 0;
 }
 
+/* One step of a restore: the oldest set left in the bundles' chains, for the
+ * bundles whose chain starts with it (a full set restores alone; an
+ * incremental set's chain goes back to a full one, and each step is all or
+ * nothing per bundle). A bundle that failed a step takes no later one.
+ * Returns 0 and sets *started false when no step is left. Main thread. */
+static int
+restore_step(console_t *c, job_t *j, bool *started, ohb_error_t *e)
+{
+	*started = false;
+	const char *step = NULL;
+	for (size_t i = 0; i < j->n; i++) {
+		job_bundle_t *b = &j->b[i];
+		if (b->code == 0 && b->n_chain > 0 && (!step || strcmp(b->chain[0], step) < 0))
+			step = b->chain[0];
+	}
+	if (!step)
+		return 0;
+	snprintf(j->set_id, sizeof j->set_id, "%s", step);
+	store_set_info_t info;
+	memset(&info, 0, sizeof info);
+	bool incremental = store_set_info(j->store, j->set_id, &info, NULL) == 0 && info.kind &&
+	    strcmp(info.kind, "incremental") == 0;
+	store_set_info_clear(&info);
+	const char **names = calloc(j->n, sizeof *names);
+	const char **infos = calloc(j->n, sizeof *infos);
+	size_t n = 0;
+	int rc = names && infos ? 0 : OHB_E_NOMEM;
+	for (size_t i = 0; rc == 0 && i < j->n; i++) {
+		job_bundle_t *b = &j->b[i];
+		store_strings_free(b->uris, b->n_uris);
+		b->uris = NULL;
+		b->n_uris = b->next = 0;
+		b->active = b->code == 0 && b->n_chain > 0 && strcmp(b->chain[0], j->set_id) == 0;
+		if (!b->active)
+			continue;
+		b->ended = false;
+		if ((rc = store_list_files(j->store, j->set_id, b->name, &b->uris, &b->n_uris, e)) != 0)
+			break;
+		/* all.rp makes the service delete what the backup no longer had: only for
+		 * incremental sets (a full set restores as an overlay). */
+		for (size_t k = 0; !incremental && k < b->n_uris; k++) {
+			if (strcmp(b->uris[k], "all.rp") == 0) {
+				free(b->uris[k]);
+				memmove(&b->uris[k], &b->uris[k + 1], (b->n_uris - k - 1) * sizeof *b->uris);
+				b->n_uris--;
+				break;
+			}
+		}
+		names[n] = b->name;
+		infos[n] = b->info;
+		n++;
+	}
+	int caps_fd = -1;
+	if (rc == 0)
+		rc = store_open_capability(j->store, j->set_id, &caps_fd, e);
+	ohb_callbacks_t cb = callbacks(j);
+	if (rc == 0)
+		rc = ohb_session_restore_create(c->svc, &cb, &j->s, e);
+	if (rc == 0)
+		rc = ohb_session_append_restore(j->s, caps_fd, names, infos, n, e);
+	if (caps_fd >= 0)
+		close(caps_fd);
+	free(names);
+	free(infos);
+	if (rc != 0)
+		return rc;
+	*started = true;
+	snprintf(c->set_id, sizeof c->set_id, "%s", j->set_id);
+	snprintf(c->set_path, sizeof c->set_path, "%s/%s", c->ctx->store, j->set_id);
+	console_log(c, -1, ROLE_NORMAL, "restore of %zu bundle%s from set %s%s", n, n == 1 ? "" : "s", j->set_id,
+	    incremental ? " (incremental: deletions included)" : "");
+	for (size_t i = 0; i < j->n; i++) {
+		job_bundle_t *b = &j->b[i];
+		if (!b->active)
+			continue;
+		/* this set is done for the bundle once the step ends */
+		free(b->chain[0]);
+		memmove(&b->chain[0], &b->chain[1], (b->n_chain - 1) * sizeof *b->chain);
+		b->n_chain--;
+		pthread_mutex_lock(&j->lock);
+		bool failed = b->code != 0;
+		pthread_mutex_unlock(&j->lock);
+		if (!failed)
+			restore_next(j, (int)i);   /* the rest are asked for one by one */
+	}
+	return 0;
+}
+
 int
 job_start_restore(console_t *c, char *err, size_t err_size)
 {
@@ -494,17 +588,13 @@ job_start_restore(console_t *c, char *err, size_t err_size)
 		snprintf(err, err_size, "out of memory");
 		return OHB_E_NOMEM;
 	}
-	snprintf(j->set_id, sizeof j->set_id, "%s", set->id);
 	ohb_error_t e = { 0, "" };
-	const char **names = calloc(n, sizeof *names);
-	char **infos = calloc(n, sizeof *infos);
-	int rc = names && infos ? store_open(c->ctx->store, &j->store, &e) : OHB_E_NOMEM;
+	int rc = store_open(c->ctx->store, &j->store, &e);
 	for (size_t i = 0; rc == 0 && i < c->n_sb; i++) {
 		if (!c->sb_selected[i])
 			continue;
-		job_bundle_t *b = &j->b[j->n];
+		job_bundle_t *b = &j->b[j->n++];
 		b->name = strdup(set->bundles[i].name);
-		names[j->n] = set->bundles[i].name;
 		if (c->sb_target[i][0] && strcmp(c->sb_target[i], set->bundles[i].name) != 0) {
 			b->target = strdup(c->sb_target[i]);
 			/* app_mapping_relation, as cmd_restore.c builds it */
@@ -519,52 +609,57 @@ job_start_restore(console_t *c, char *err, size_t err_size)
 			cJSON_AddItemToArray(cJSON_AddArrayToObject(d, "detail"), m);
 			cJSON_AddStringToObject(m, "source", b->name);
 			cJSON_AddStringToObject(m, "target", b->target);
-			infos[j->n] = cJSON_PrintUnformatted(root);
+			b->info = cJSON_PrintUnformatted(root);
 			cJSON_Delete(root);
 		}
-		j->n++;
-		rc = store_list_files(j->store, set->id, b->name, &b->uris, &b->n_uris, &e);
+		rc = store_chain(j->store, set->id, b->name, &b->chain, &b->n_chain, &e);
 	}
-	int caps_fd = -1;
-	if (rc == 0)
-		rc = store_open_capability(j->store, set->id, &caps_fd, &e);
-	ohb_callbacks_t cb = callbacks(j);
-	if (rc == 0)
-		rc = ohb_session_restore_create(c->svc, &cb, &j->s, &e);
 	if (rc == 0) {
-		reset_run(c, JOB_RESTORE, n);
-		for (size_t i = 0; i < n; i++) {
-			snprintf(c->run[i].name, sizeof c->run[i].name, "%s", names[i]);
+		reset_run(c, JOB_RESTORE, j->n);
+		for (size_t i = 0; i < j->n; i++) {
+			snprintf(c->run[i].name, sizeof c->run[i].name, "%s", j->b[i].name);
 			snprintf(c->run[i].target, sizeof c->run[i].target, "%s", j->b[i].target ? j->b[i].target : "");
 		}
-		snprintf(c->set_id, sizeof c->set_id, "%s", set->id);
-		snprintf(c->set_path, sizeof c->set_path, "%s/%s", c->ctx->store, set->id);
 		c->job = j;
-		rc = ohb_session_append_restore(j->s, caps_fd, names, (const char *const *)infos, n, &e);
+		bool started = false;
+		rc = restore_step(c, j, &started, &e);
+		if (rc == 0 && !started)
+			{ e.code = OHB_E_BUNDLE_EMPTY; snprintf(e.message, sizeof e.message, "nothing to restore"); rc = e.code; }
 		if (rc != 0)
 			c->job = NULL;
 	}
-	if (caps_fd >= 0)
-		close(caps_fd);
-	for (size_t i = 0; infos && i < n; i++)
-		free(infos[i]);
-	free(infos);
-	free(names);
 	if (rc != 0) {
 		c->run_active = false;
 		return start_fail(j, rc, e.message, err, err_size);
 	}
 	apply_rates(c);
-	console_log(c, -1, ROLE_NORMAL, "restore of %zu bundle%s from set %s", n, n == 1 ? "" : "s", set->id);
-	/* The first file of each bundle; the rest are asked for one by one as each is written. */
-	for (size_t i = 0; i < j->n; i++) {
-		pthread_mutex_lock(&j->lock);
-		bool failed = j->b[i].code != 0;
-		pthread_mutex_unlock(&j->lock);
-		if (!failed)
-			restore_next(j, (int)i);
-	}
 	return 0;
+}
+
+bool
+job_restore_next_step(console_t *c)
+{
+	job_t *j = c->job;
+	if (!j || j->kind != JOB_RESTORE)
+		return false;
+	pthread_mutex_lock(&j->lock);
+	bool interrupted = j->interrupted;
+	pthread_mutex_unlock(&j->lock);
+	if (interrupted)
+		return false;
+	/* the finished step's session goes; the next set gets its own */
+	ohb_session_release(j->s, NULL);
+	ohb_session_free(j->s);
+	j->s = NULL;
+	ohb_error_t e = { 0, "" };
+	bool started = false;
+	if (restore_step(c, j, &started, &e) != 0) {
+		console_log(c, -1, ROLE_ERROR, "error %d: the next step of the restore cannot start: %s", e.code, e.message);
+		return false;
+	}
+	if (started)
+		apply_rates(c);
+	return started;
 }
 
 int

@@ -117,6 +117,12 @@ void store_set_info_clear(store_set_info_t *info);
 int store_find_good_set(store_t *st, const char *bundle, const char *before_set, store_set_info_t *out,
     ohb_error_t *err);
 
+/* The sets that restore `bundle` to its state in set_id, oldest first: just
+ * set_id for a full set; for an incremental one, the bundle's newest good set
+ * before it, and so on back to a full set (or to the bundle's first backup).
+ * *ids is malloc'd (free with store_strings_free). */
+int store_chain(store_t *st, const char *set_id, const char *bundle, char ***ids, size_t *n, ohb_error_t *err);
+
 /* Readable fd of <set>/capability.json; the caller closes it. */
 int store_open_capability(store_t *st, const char *set_id, int *fd_out, ohb_error_t *err);
 
