@@ -13,14 +13,15 @@ DESTDIR  ?=
 BUILD    ?= build
 CC       ?= cc
 
-PKGS     := libarchive libcjson ncursesw check
+PKGS     := libarchive libcjson ncursesw check libcurl
 # Debian packages behind PKGS, plus the tools the tests drive (tar, bsdtar, tmux, python3 for JSON
-# checks and tampered sets, valgrind).
-DEB_PKGS := libarchive-dev libcjson-dev libncurses-dev check pkg-config libarchive-tools tar tmux python3 valgrind
+# checks and tampered sets, valgrind, rclone as the loopback WebDAV server of the cloud driver tests).
+DEB_PKGS := libarchive-dev libcjson-dev libncurses-dev check pkg-config libarchive-tools tar tmux python3 valgrind \
+            libcurl4-openssl-dev rclone
 
 # Recursive (=) on purpose: pkg-config runs when a recipe needs the flags, i.e. after `deps`.
-PKG_CFLAGS = $(shell pkg-config --cflags libarchive libcjson ncursesw)
-PKG_LIBS   = $(shell pkg-config --libs libarchive libcjson)
+PKG_CFLAGS = $(shell pkg-config --cflags libarchive libcjson ncursesw libcurl)
+PKG_LIBS   = $(shell pkg-config --libs libarchive libcjson libcurl)
 TUI_LIBS   = $(shell pkg-config --libs ncursesw)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
@@ -44,7 +45,7 @@ LIB  := $(BUILD)/libohbackup.a
 BIN  := $(BUILD)/ohbackup
 UNIT := $(BUILD)/unit_tests
 
-.PHONY: all deps run demo check unit e2e check-asan valgrind install uninstall clean
+.PHONY: all deps run demo check unit e2e check-asan valgrind bench install uninstall clean
 
 all: deps $(BIN)
 
@@ -52,7 +53,7 @@ all: deps $(BIN)
 deps:
 	@missing=""; \
 	pkg-config --exists $(PKGS) 2>/dev/null || missing=yes; \
-	for t in bsdtar tar tmux python3 valgrind; do command -v $$t >/dev/null 2>&1 || missing=yes; done; \
+	for t in bsdtar tar tmux python3 valgrind rclone; do command -v $$t >/dev/null 2>&1 || missing=yes; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "ohbackup: installing build dependencies: $(DEB_PKGS)"; \
@@ -125,6 +126,9 @@ check-asan: deps
 
 valgrind: deps $(BIN)
 	OHBACKUP_BIN=$(abspath $(BIN)) OHBACKUP_VALGRIND=1 sh tests/e2e/valgrind_roundtrip.sh
+
+bench: deps $(BIN)
+	OHBACKUP_BIN=$(abspath $(BIN)) sh tests/bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ohbackup/themes $(DESTDIR)$(PREFIX)/share/man/man1

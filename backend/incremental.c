@@ -10,11 +10,11 @@
  *     unchanged bundle costs only the scan's stats and a binary search per
  *     entry, so 50 000 files take milliseconds. The base row's hash is carried
  *     into all.rp.
- *   - maybe changed: size or mtime differ. The file is opened (safely, by the
- *     pack writer of packer.c) and hashed; it is sent only when the hash
- *     differs from the base row's (an empty base hash counts as different).
- *     So a file that was only touched is not sent, but all.rp gets its new
- *     mtime and hash, and the next run will not hash it again.
+ *   - changed: size, mtime or mode differ. The file is opened (safely, by the
+ *     pack writer of packer.c), hashed for all.rp, and sent. OpenHarmony
+ *     skips a file whose hash did not change (a touch); we send it, because
+ *     the tar entry is the only thing that carries its new mtime to a
+ *     restore: without it a restored chain would hold the older mtime.
  *   - sent: new files, files whose content changed, and files or directories
  *     whose mode changed. incremental.h words the mode rule for files as a
  *     trigger for the hash check; we send a chmod-only change, because the
@@ -273,8 +273,10 @@ do_file(inc_t *in, pack_writer_t *w, const scan_entry_t *e, const rp_entry_t *ba
 	if (small)
 		rp_sha256_hex(in->buf, (size_t)st.st_size, r.hash);
 
-	bool send = !base_row || base_row->mode != r.mode || base_row->hash[0] == '\0' ||
-	            strcmp(base_row->hash, r.hash) != 0;
+	/* size, mtime or mode moved (else we returned above): send, even when the
+	 * hash is unchanged, so a restore gets the new mtime (see the top). */
+	bool send = !base_row || base_row->mode != r.mode || base_row->mtime != r.mtime ||
+	            base_row->hash[0] == '\0' || strcmp(base_row->hash, r.hash) != 0;
 	if (!send) {
 		close(fd);
 		return rp_add(all, &r, in->err);

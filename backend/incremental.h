@@ -3,11 +3,10 @@
  * backup"), given the bundle's current scan and the base backup's all.rp:
  *
  * - a file is sent when it is new, or its size, mtime (seconds) or mode
- *   differs from the base and its content hash differs too (the hash is only
- *   computed for such files; a base row with an empty hash counts as
- *   differing); a file whose mode alone changed is sent too (a restore must
- *   bring the mode back); a directory is sent when it is new or its mode or
- *   mtime changed;
+ *   differs from the base; its SHA-256 is computed only for such files (for
+ *   all.rp). Unlike OpenHarmony we also send a file that was only touched
+ *   (same hash, new mtime): the tar entry is what brings its mtime back on a
+ *   restore. A directory is sent when it is new or its mode or mtime changed;
  * - changed files up to 2 MiB go into <now_ms>_part.<N>.tar (same tar rules
  *   as packer.h, split at 100 MiB / 6000 entries), each tar followed by
  *   <now_ms>_part.<N>.rp listing its entries (isIncremental 1);

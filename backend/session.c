@@ -736,28 +736,49 @@ run_job(ohb_session_t *s, job_t *j)
 
 static void refuse_job_locked(ohb_session_t *s, job_t *j, int code, const char *message);
 
-/* Nothing runs and nothing can start, yet bundles wait: they wait on each
- * other (a restoreDeps cycle). Report them instead of hanging. Returns true
+/* Can pending job j reach `target` by following pending restoreDeps? */
+static bool
+reaches_locked(ohb_session_t *s, const job_t *j, const job_t *target, size_t depth)
+{
+	if (depth > s->n_jobs)
+		return false;
+	for (size_t d = 0; d < j->n_deps; d++) {
+		job_t *dep = find_job_locked(s, j->deps[d]);
+		if (!dep || dep == j || dep->state != JOB_PENDING)
+			continue;
+		if (dep == target || reaches_locked(s, dep, target, depth + 1))
+			return true;
+	}
+	return false;
+}
+
+/* Nothing runs and nothing can start, yet bundles wait: some wait on each
+ * other (a restoreDeps cycle). Those are reported instead of hanging; a bundle
+ * that merely depends on a cycle then runs once the cycle's bundles have
+ * ended (dependencies are waited for, whatever their outcome). Returns true
  * when it refused any. */
 static bool
 refuse_dependency_cycles_locked(ohb_session_t *s)
 {
-	bool any = false;
-	for (size_t i = 0; i < s->n_jobs; i++) {
+	size_t n_cyclic = 0;
+	job_t **cyclic = calloc(s->n_jobs ? s->n_jobs : 1, sizeof *cyclic);
+	for (size_t i = 0; cyclic && i < s->n_jobs; i++) {
 		job_t *j = s->jobs[i];
-		if (j->state != JOB_PENDING)
-			continue;
+		if (j->state == JOB_PENDING && reaches_locked(s, j, j, 0))
+			cyclic[n_cyclic++] = j;
+	}
+	for (size_t i = 0; i < n_cyclic; i++) {
 		char msg[400];
 		snprintf(msg, sizeof msg, "%s waits on restoreDeps that wait on it (a dependency cycle); not restored",
-		    j->name);
-		refuse_job_locked(s, j, OHB_E_INVAL, msg);
-		any = true;
+		    cyclic[i]->name);
+		refuse_job_locked(s, cyclic[i], OHB_E_INVAL, msg);
 	}
-	if (any) {
+	free(cyclic);
+	if (n_cyclic) {
 		maybe_all_end_locked(s);
 		pthread_cond_broadcast(&s->work_cond);
 	}
-	return any;
+	return n_cyclic > 0;
 }
 
 static void *

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "widget_fmt.h"
 
 int
 cli_error(const cli_ctx_t *ctx, int code, const char *message)
@@ -62,21 +63,11 @@ cli_open_service(const cli_ctx_t *ctx, ohb_service_t **svc, ohb_error_t *err)
 	return ohb_service_open(&opts, svc, err);
 }
 
+/* One byte format for the CLI and the console. */
 const char *
 cli_human_bytes(uint64_t bytes, char *buf, size_t size)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)bytes;
-	size_t u = 0;
-	while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
-	else
-		snprintf(buf, size, "%.1f %s", v, units[u]);
-	return buf;
+	return wf_bytes(bytes, buf, size);
 }
 
 void

@@ -251,6 +251,46 @@ run_json_file(run_tracker_t *t, const char *bundle, const char *uri, uint64_t by
 	cJSON_Delete(o);
 }
 
+/* The user pointer is a struct whose first member is its run_tracker_t, so it
+ * is also a pointer to that tracker (C11 6.7.2.1p15). */
+static void
+fwd_begin(void *user, int err, const char *message, const char *bundle)
+{
+	run_on_bundle_begin(user, err, message, bundle);
+}
+
+static void
+fwd_end(void *user, int err, const char *message, const char *bundle)
+{
+	run_on_bundle_end(user, err, message, bundle);
+}
+
+static void
+fwd_all_end(void *user, int err, const char *message)
+{
+	run_on_all_end(user, err, message);
+}
+
+static void
+fwd_result(void *user, const char *bundle, const char *result)
+{
+	run_on_result(user, bundle, result);
+}
+
+static void
+fwd_process(void *user, const char *bundle, const char *process)
+{
+	run_on_process(user, bundle, process);
+}
+
+ohb_callbacks_t
+run_callbacks(void *user, void (*on_file_ready)(void *user, int err, const char *message, const ohb_file_t *f))
+{
+	ohb_callbacks_t cb = { user, on_file_ready, fwd_begin, fwd_end, fwd_all_end, NULL, fwd_result, fwd_process,
+		NULL };
+	return cb;
+}
+
 static void
 draw_progress(run_tracker_t *t)
 {

@@ -57,6 +57,12 @@ void run_fail_bundle(run_tracker_t *t, const char *bundle, int code, const char 
 /* --json line for a file handed over. */
 void run_json_file(run_tracker_t *t, const char *bundle, const char *uri, uint64_t bytes);
 
+/* The session callbacks of a command whose user pointer is a struct that
+ * starts with its run_tracker_t: begin, end, all-end, result and process go to
+ * the run_* bodies above; on_file_ready is the command's own. */
+ohb_callbacks_t run_callbacks(void *user,
+    void (*on_file_ready)(void *user, int err, const char *message, const ohb_file_t *f));
+
 /* Waits for the session to end, drawing the progress line; on SIGINT/SIGTERM/
  * SIGHUP it releases the session early. Returns true when interrupted. */
 bool run_wait(run_tracker_t *t, ohb_session_t *s);

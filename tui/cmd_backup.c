@@ -60,35 +60,6 @@ on_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 		close(f->manifest_fd);
 }
 
-static void
-on_begin(void *user, int err, const char *message, const char *bundle)
-{
-	run_on_bundle_begin(&((backup_run_t *)user)->t, err, message, bundle);
-}
-
-static void
-on_end(void *user, int err, const char *message, const char *bundle)
-{
-	run_on_bundle_end(&((backup_run_t *)user)->t, err, message, bundle);
-}
-
-static void
-on_all_end(void *user, int err, const char *message)
-{
-	run_on_all_end(&((backup_run_t *)user)->t, err, message);
-}
-
-static void
-on_result(void *user, const char *bundle, const char *result)
-{
-	run_on_result(&((backup_run_t *)user)->t, bundle, result);
-}
-
-static void
-on_process(void *user, const char *bundle, const char *process)
-{
-	run_on_process(&((backup_run_t *)user)->t, bundle, process);
-}
 
 /* Names of every bundle of the capability file that allows backup. */
 static int
@@ -216,7 +187,7 @@ backup_command(cli_ctx_t *ctx, int argc, char **argv, bool incremental)
 		goto out;
 	}
 	set_id = strdup(store_writer_id(r.w));
-	ohb_callbacks_t cb = { &r, on_file_ready, on_begin, on_end, on_all_end, NULL, on_result, on_process, NULL };
+	ohb_callbacks_t cb = run_callbacks(&r, on_file_ready);
 	if ((incremental ? ohb_session_incremental_create(svc, &cb, &r.s, &err)
 	                 : ohb_session_backup_create(svc, &cb, &r.s, &err)) != 0) {
 		rc = cli_fail(ctx, &err);

@@ -74,35 +74,6 @@ on_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 		close(f->manifest_fd);
 }
 
-static void
-on_begin(void *user, int err, const char *message, const char *bundle)
-{
-	run_on_bundle_begin(&((restore_run_t *)user)->t, err, message, bundle);
-}
-
-static void
-on_end(void *user, int err, const char *message, const char *bundle)
-{
-	run_on_bundle_end(&((restore_run_t *)user)->t, err, message, bundle);
-}
-
-static void
-on_all_end(void *user, int err, const char *message)
-{
-	run_on_all_end(&((restore_run_t *)user)->t, err, message);
-}
-
-static void
-on_result(void *user, const char *bundle, const char *result)
-{
-	run_on_result(&((restore_run_t *)user)->t, bundle, result);
-}
-
-static void
-on_process(void *user, const char *bundle, const char *process)
-{
-	run_on_process(&((restore_run_t *)user)->t, bundle, process);
-}
 
 /* The infos string of the spec's app_mapping_relation example. */
 static char *
@@ -182,7 +153,7 @@ restore_step(restore_run_t *r, ohb_service_t *svc, const char *set_id, bool send
 	}
 	if (store_open_capability(r->store, set_id, &caps_fd, err) != 0)
 		goto out;
-	ohb_callbacks_t cb = { r, on_file_ready, on_begin, on_end, on_all_end, NULL, on_result, on_process, NULL };
+	ohb_callbacks_t cb = run_callbacks(r, on_file_ready);
 	if (ohb_session_restore_create(svc, &cb, &r->s, err) != 0)
 		goto out;
 	if (!ctx->json)
