@@ -51,7 +51,7 @@ static const cli_command_t commands[] = {
 	    "  add NAME DIR   register the existing directory DIR as bundle NAME; its files\n"
 	    "                 are the bundle's /data/storage/el2/base/files",
 	    cmd_bundle },
-	{ "demo", "demo", "build a demo device (seven bundles of realistic shape) in the device root", NULL,
+	{ "demo", "demo", "build a demo device (eight bundles of realistic shape) in the device root", NULL,
 	    cmd_demo },
 };
 
