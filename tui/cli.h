@@ -69,6 +69,7 @@ int cmd_version(cli_ctx_t *ctx, int argc, char **argv);
 int cmd_info(cli_ctx_t *ctx, int argc, char **argv);
 int cmd_bundle(cli_ctx_t *ctx, int argc, char **argv);
 int cmd_demo(cli_ctx_t *ctx, int argc, char **argv);
+int cmd_cloud(cli_ctx_t *ctx, int argc, char **argv);
 int cmd_home(cli_ctx_t *ctx);
 
 #endif

@@ -53,6 +53,14 @@ static const cli_command_t commands[] = {
 	    cmd_bundle },
 	{ "demo", "demo", "build a demo device (eight bundles of realistic shape) in the device root", NULL,
 	    cmd_demo },
+	{ "cloud", "cloud [--url URL] (sync | download URI | state URI...)",
+	    "device-cloud sync of the media library <root>/media (cloudSync)",
+	    "  sync           GallerySync: download what the cloud has new, then upload what the device has new\n"
+	    "  download URI   Download.start of one file (file://media/<path>)\n"
+	    "  state URI...   getFileSyncState (at most 100 uris)\n"
+	    "  --url URL      the cloud: file:///dir, /dir or http(s)://… WebDAV (else $OHBACKUP_CLOUD_URL,\n"
+	    "                 else \"url\" in <root>/cloud/config.json). See docs/CLOUD.md.",
+	    cmd_cloud },
 };
 
 const cli_command_t *
