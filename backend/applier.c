@@ -9,10 +9,10 @@
  *      existing target has the wrong kind (a directory where a file goes, or
  *      anything but a directory where a directory goes);
  *   2. write the journal durably (the staged files were flushed first);
- *   3. apply: deletions, directories, then each staged file renamed into place
- *      (copied when the stage is on another file system), then the
- *      directories' modes and mtimes; every target directory changed is
- *      fsync'd;
+ *   3. apply: deletions, directories (a new one moved from the stage whole,
+ *      with what it holds), then each staged file renamed into place (copied
+ *      when the stage is on another file system), then the directories' modes
+ *      and mtimes; every file system changed is flushed (syncfs) at the end;
  *   4. remove the journal, then the stage.
  *
  * Step 3 only ever looks at what is still in the stage, so running it again
@@ -51,15 +51,69 @@ typedef struct plan {
 	size_t n_del;
 } plan_t;
 
+/* The file systems step 3 changed, flushed once each (syncfs) when it ends.
+ * Step 3 needs no flush in between: each of its renames, mkdirs and chmods is
+ * atomic on its own, a crash leaves some prefix of them done, and running it
+ * again (stage_recover) does the rest. What must hold is that all of it is on
+ * disk before step 4 removes the journal, and one syncfs per file system says
+ * that for every directory at once, where an fsync per directory written
+ * (about one per thousand files restored) waited for the disk each time. */
+#define FLUSH_MAX 8
+
+typedef struct flushset {
+	dev_t dev[FLUSH_MAX];
+	int fd[FLUSH_MAX];  /* a directory on that file system */
+	size_t n;
+} flushset_t;
+
+/* Remembers the file system of directory fd, or fsyncs fd itself when the
+ * set cannot hold it. */
+static int
+flush_note(flushset_t *fs, int fd, ohb_error_t *err)
+{
+	struct stat sb;
+	if (fs && fstat(fd, &sb) == 0) {
+		for (size_t i = 0; i < fs->n; i++)
+			if (fs->dev[i] == sb.st_dev)
+				return 0;
+		if (fs->n < FLUSH_MAX) {
+			int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+			if (dup >= 0) {
+				fs->dev[fs->n] = sb.st_dev;
+				fs->fd[fs->n++] = dup;
+				return 0;
+			}
+		}
+	}
+	if (fsync(fd) != 0 && errno != EINVAL)
+		return ohb_fail_errno(err, errno, "cannot sync a restored directory");
+	return 0;
+}
+
+/* syncfs of every file system noted; closes them. */
+static int
+flush_all(flushset_t *fs, ohb_error_t *err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < fs->n; i++) {
+		if (rc == 0 && syncfs(fs->fd[i]) != 0)
+			rc = ohb_fail_errno(err, errno, "cannot flush the restored files to disk");
+		close(fs->fd[i]);
+	}
+	fs->n = 0;
+	return rc;
+}
+
 /* A directory open inside one mount, reused while consecutive (sorted) paths
  * share their parent. */
 typedef struct cursor {
 	const reg_mount_t *mount;
 	char *parent;       /* path below the mount ("" = the mount's directory) */
 	int fd;             /* -1: the directory does not exist (or, lenient, cannot be reached) */
-	bool dirty;         /* changed: fsync before leaving it */
+	bool dirty;         /* changed: its file system is flushed at the end of step 3 */
 	bool create;        /* apply: create missing directories (0700) */
 	bool lenient;       /* deletions: a symlink or file in the way means "nothing there" */
+	flushset_t *flush;  /* where dirty directories are noted (NULL: fsync them) */
 } cursor_t;
 
 /* "<mount prefix>/<first len bytes of rel>": the sandbox path for messages. */
@@ -78,8 +132,8 @@ cursor_leave(cursor_t *c, ohb_error_t *err)
 {
 	int rc = 0;
 	if (c->fd >= 0) {
-		if (c->dirty && fsync(c->fd) != 0 && errno != EINVAL)
-			rc = ohb_fail_errno(err, errno, "cannot sync a restored directory of %s", c->mount->dir);
+		if (c->dirty)
+			rc = flush_note(c->flush, c->fd, err);
 		close(c->fd);
 	}
 	c->fd = -1;
@@ -168,10 +222,10 @@ cursor_seek(cursor_t *c, const reg_mount_t *m, const char *rel, size_t plen, ohb
 				char shown[STAGE_PATH_MAX + 2];
 				sandbox_name(m, rel, end, shown, sizeof shown);
 				rc = ohb_fail_errno(err, errno, "cannot create %s", shown);
-			} else if (fsync(cur) != 0 && errno != EINVAL) {
-				rc = ohb_fail_errno(err, errno, "cannot sync a restored directory of %s", m->dir);
 			} else {
-				fd = openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				rc = flush_note(c->flush, cur, err);
+				if (rc == 0)
+					fd = openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			}
 		}
 		if (rc == 0 && fd < 0) {
@@ -315,9 +369,9 @@ remove_at(int dfd, const char *name, const char *shown, ohb_error_t *err)
 }
 
 static int
-apply_deletions(const reg_bundle_t *b, const plan_t *p, ohb_error_t *err)
+apply_deletions(const reg_bundle_t *b, const plan_t *p, flushset_t *fs, ohb_error_t *err)
 {
-	cursor_t c = { .fd = -1, .lenient = true };
+	cursor_t c = { .fd = -1, .lenient = true, .flush = fs };
 	int rc = 0;
 	for (size_t i = 0; i < p->n_del && rc == 0; i++) {
 		const reg_mount_t *m;
@@ -338,15 +392,76 @@ apply_deletions(const reg_bundle_t *b, const plan_t *p, ohb_error_t *err)
 	return rc ? rc : rc2;
 }
 
+/* Opens the stage directory holding the staged copy of path (cached by
+ * parent). *sfd is -1 when that directory is gone. */
 static int
-apply_dirs(const reg_bundle_t *b, const plan_t *p, ohb_error_t *err)
+stage_dir_of(int stage_fd, const char *path, char **cache, int *sfd, ohb_error_t *err)
 {
-	cursor_t c = { .fd = -1, .create = true };
-	int rc = 0;
+	const char *rel = path + 1;
+	const char *slash = strrchr(rel, '/');
+	size_t plen = slash ? (size_t)(slash - rel) : 0;
+	if (*cache && strlen(*cache) == plen && memcmp(*cache, rel, plen) == 0)
+		return 0;
+	if (*sfd >= 0 && *sfd != stage_fd)
+		close(*sfd);
+	*sfd = -1;
+	free(*cache);
+	if (!(*cache = strndup(rel, plen)))
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	if (plen == 0) {
+		*sfd = stage_fd;
+		return 0;
+	}
+	/* The stage is ours and holds no symlinks; O_NOFOLLOW guards the last step. */
+	*sfd = openat(stage_fd, *cache, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*sfd < 0 && errno != ENOENT)
+		return ohb_fail_errno(err, errno, "cannot open the restore stage for %s", path);
+	return 0;
+}
+
+/* True when path lies below dir (both canonical sandbox paths). */
+static bool
+is_below(const char *path, const char *dir)
+{
+	size_t len = strlen(dir);
+	return strncmp(path, dir, len) == 0 && path[len] == '/';
+}
+
+/* True when another mount's prefix lies below dir: its files belong to that
+ * mount's directory, so dir cannot be moved as one tree. */
+static bool
+holds_a_mount(const reg_bundle_t *b, const char *dir)
+{
+	for (size_t i = 0; i < b->n_mounts; i++)
+		if (is_below(b->mounts[i].sandbox_prefix, dir))
+			return true;
+	return false;
+}
+
+/* Creates the directories of the plan. A directory that does not exist in
+ * the sandbox yet is not created empty but moved whole from the stage, with
+ * everything staged below it: one rename instead of one per file (a restore
+ * onto an empty or new bundle moves a handful of directories). That is the
+ * same all-or-nothing step as a file's rename: the staged tree is complete
+ * and flushed (the journal says so), RENAME_NOREPLACE never replaces what
+ * appeared in the meantime, and what the move took along is simply no longer
+ * in the stage when apply_files and a recovery look for it. Across file
+ * systems, or when the stage has no such directory, it is created empty and
+ * filled file by file. *moves counts the moves for the crash test hook. */
+static int
+apply_dirs(const reg_bundle_t *b, int stage_fd, const plan_t *p, unsigned long crash_after,
+    unsigned long *moves, flushset_t *fs, ohb_error_t *err)
+{
+	cursor_t c = { .fd = -1, .create = true, .flush = fs };
+	char *scache = NULL;
+	int sfd = -1, rc = 0;
+	const char *moved = NULL; /* the last directory moved whole */
 	for (size_t i = 0; i < p->n && rc == 0; i++) {
 		const stage_entry_t *e = &p->v[i];
 		if (e->kind != STAGE_DIR)
 			continue;
+		if (moved && is_below(e->path, moved))
+			continue;   /* came along with it */
 		const reg_mount_t *m;
 		const char *rel;
 		size_t plen;
@@ -361,6 +476,16 @@ apply_dirs(const reg_bundle_t *b, const plan_t *p, ohb_error_t *err)
 		if ((rc = cursor_seek(&c, m, rel, plen, err)) != 0)
 			break;
 		const char *leaf = leaf_of(rel, plen);
+		bool whole = stage_fd >= 0 && !holds_a_mount(b, e->path);
+		if (whole && (rc = stage_dir_of(stage_fd, e->path, &scache, &sfd, err)) != 0)
+			break;
+		if (whole && sfd >= 0 && renameat2(sfd, strrchr(e->path, '/') + 1, c.fd, leaf, RENAME_NOREPLACE) == 0) {
+			c.dirty = true;
+			moved = e->path;
+			if (crash_after && ++*moves == crash_after)
+				_exit(99);   /* test hook, stage.h */
+			continue;
+		}
 		if (mkdirat(c.fd, leaf, 0700) == 0) {
 			c.dirty = true;
 			continue;
@@ -374,6 +499,9 @@ apply_dirs(const reg_bundle_t *b, const plan_t *p, ohb_error_t *err)
 			rc = ohb_fail(err, OHB_E_UNTAR, "%s is not a directory in the sandbox; refusing to replace it",
 			    e->path);
 	}
+	if (sfd >= 0 && sfd != stage_fd)
+		close(sfd);
+	free(scache);
 	int rc2 = cursor_leave(&c, err);
 	return rc ? rc : rc2;
 }
@@ -427,40 +555,13 @@ move_across(int sfd, int tfd, const char *leaf, const char *path, ohb_error_t *e
 	return 0;
 }
 
-/* Opens the stage directory holding the staged copy of path (cached by
- * parent). *sfd is -1 when that directory is gone. */
 static int
-stage_dir_of(int stage_fd, const char *path, char **cache, int *sfd, ohb_error_t *err)
+apply_files(const reg_bundle_t *b, int stage_fd, const plan_t *p, unsigned long crash_after,
+    unsigned long *moves, flushset_t *fs, ohb_error_t *err)
 {
-	const char *rel = path + 1;
-	const char *slash = strrchr(rel, '/');
-	size_t plen = slash ? (size_t)(slash - rel) : 0;
-	if (*cache && strlen(*cache) == plen && memcmp(*cache, rel, plen) == 0)
-		return 0;
-	if (*sfd >= 0 && *sfd != stage_fd)
-		close(*sfd);
-	*sfd = -1;
-	free(*cache);
-	if (!(*cache = strndup(rel, plen)))
-		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
-	if (plen == 0) {
-		*sfd = stage_fd;
-		return 0;
-	}
-	/* The stage is ours and holds no symlinks; O_NOFOLLOW guards the last step. */
-	*sfd = openat(stage_fd, *cache, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (*sfd < 0 && errno != ENOENT)
-		return ohb_fail_errno(err, errno, "cannot open the restore stage for %s", path);
-	return 0;
-}
-
-static int
-apply_files(const reg_bundle_t *b, int stage_fd, const plan_t *p, unsigned long crash_after, ohb_error_t *err)
-{
-	cursor_t c = { .fd = -1, .create = true };
+	cursor_t c = { .fd = -1, .create = true, .flush = fs };
 	char *scache = NULL;
 	int sfd = -1, rc = 0;
-	unsigned long moves = 0;
 	for (size_t i = 0; i < p->n && rc == 0 && stage_fd >= 0; i++) {
 		const stage_entry_t *e = &p->v[i];
 		if (e->kind != STAGE_FILE)
@@ -494,7 +595,7 @@ apply_files(const reg_bundle_t *b, int stage_fd, const plan_t *p, unsigned long 
 				break;
 		}
 		c.dirty = true;
-		if (crash_after && ++moves == crash_after)
+		if (crash_after && ++*moves == crash_after)
 			_exit(99);   /* test hook, stage.h */
 	}
 	if (sfd >= 0 && sfd != stage_fd)
@@ -505,9 +606,9 @@ apply_files(const reg_bundle_t *b, int stage_fd, const plan_t *p, unsigned long 
 }
 
 static int
-apply_dir_meta(const reg_bundle_t *b, const plan_t *p, ohb_error_t *err)
+apply_dir_meta(const reg_bundle_t *b, const plan_t *p, flushset_t *fs, ohb_error_t *err)
 {
-	cursor_t c = { .fd = -1 };
+	cursor_t c = { .fd = -1, .flush = fs };
 	int rc = 0;
 	for (size_t i = 0; i < p->n && rc == 0; i++) {
 		const stage_entry_t *e = &p->v[i];
@@ -540,8 +641,8 @@ apply_dir_meta(const reg_bundle_t *b, const plan_t *p, ohb_error_t *err)
 			rc = ohb_fail_errno(err, errno, "cannot set the mode of %s", e->path);
 		else if (futimens(fd, ts) != 0)
 			rc = ohb_fail_errno(err, errno, "cannot set the time of %s", e->path);
-		else if (fsync(fd) != 0 && errno != EINVAL)
-			rc = ohb_fail_errno(err, errno, "cannot sync %s", e->path);
+		else
+			rc = flush_note(fs, fd, err);
 		close(fd);
 	}
 	int rc2 = cursor_leave(&c, err);
@@ -551,14 +652,17 @@ apply_dir_meta(const reg_bundle_t *b, const plan_t *p, ohb_error_t *err)
 static int
 apply(const reg_bundle_t *b, int stage_fd, const plan_t *p, unsigned long crash_after, ohb_error_t *err)
 {
-	int rc = apply_deletions(b, p, err);
+	unsigned long moves = 0;
+	flushset_t fs = { .n = 0 };
+	int rc = apply_deletions(b, p, &fs, err);
 	if (rc == 0)
-		rc = apply_dirs(b, p, err);
+		rc = apply_dirs(b, stage_fd, p, crash_after, &moves, &fs, err);
 	if (rc == 0)
-		rc = apply_files(b, stage_fd, p, crash_after, err);
+		rc = apply_files(b, stage_fd, p, crash_after, &moves, &fs, err);
 	if (rc == 0)
-		rc = apply_dir_meta(b, p, err);
-	return rc;
+		rc = apply_dir_meta(b, p, &fs, err);
+	int rc2 = flush_all(&fs, err);
+	return rc ? rc : rc2;
 }
 
 /* Step 4: the journal goes first, so a crash in between leaves a stage
@@ -910,6 +1014,7 @@ stage_commit(stage_t *st, ohb_error_t *err)
 		return rc;
 
 	/* The staged files must be on disk before the journal says they are complete. */
+	stage_writers_free(st);
 	if (syncfs(st->root_fd) != 0)
 		return ohb_fail_errno(err, errno, "cannot flush the restore stage of %s", st->b->name);
 	char *text = journal_text(&p);

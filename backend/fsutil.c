@@ -24,7 +24,11 @@
 
 #include "errors.h"
 
-#define COPY_CHUNK (1u << 20)
+#define COPY_CHUNK (4u << 20)
+/* An atomic copy asks the kernel to start writing back every this many bytes
+ * as it goes, so that the fsync at its end waits for the tail only: copying
+ * (CPU) and writing to the device overlap instead of following each other. */
+#define WRITEBACK_EVERY (8u << 20)
 
 char *
 fsu_printf(const char *fmt, ...)
@@ -112,10 +116,13 @@ write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int
-fsu_copy_fd(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err)
+/* fsu_copy_fd; with `writeback`, out_fd's pages are handed to the device
+ * every WRITEBACK_EVERY bytes (sync_file_range: starts the I/O, waits for
+ * nothing; the caller's fsync is what makes the data durable). */
+static int
+copy_fd(int in_fd, int out_fd, bool writeback, uint64_t *copied, ohb_error_t *err)
 {
-	uint64_t total = 0;
+	uint64_t total = 0, kicked = 0;
 	bool try_cfr = true, try_sendfile = true;
 	char *buf = NULL;
 	int rc = 0;
@@ -155,6 +162,10 @@ fsu_copy_fd(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err)
 		if (n == 0)
 			break;
 		total += (uint64_t)n;
+		if (writeback && total - kicked >= WRITEBACK_EVERY) {
+			(void)sync_file_range(out_fd, (off_t)kicked, (off_t)(total - kicked), SYNC_FILE_RANGE_WRITE);
+			kicked = total;
+		}
 	}
 	free(buf);
 	if (copied)
@@ -162,14 +173,27 @@ fsu_copy_fd(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err)
 	return rc;
 }
 
+int
+fsu_copy_fd(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err)
+{
+	return copy_fd(in_fd, out_fd, false, copied, err);
+}
+
+static atomic_uint temp_counter;  /* only makes temp names unique; not program state */
+
+static char *
+temp_name(const char *dir, const char *name)
+{
+	unsigned n = atomic_fetch_add(&temp_counter, 1);
+	return fsu_printf("%s/.%s.tmp.%ld.%u", dir, name, (long)getpid(), n);
+}
+
 /* Opens a fresh temp file next to dir/name; fills *tmp_out (malloc'd path). */
 static int
 open_temp(const char *dir, const char *name, mode_t mode, char **tmp_out, ohb_error_t *err)
 {
-	static atomic_uint counter;  /* only makes temp names unique; not program state */
 	for (int attempt = 0; attempt < 100; attempt++) {
-		unsigned n = atomic_fetch_add(&counter, 1);
-		char *tmp = fsu_printf("%s/.%s.tmp.%ld.%u", dir, name, (long)getpid(), n);
+		char *tmp = temp_name(dir, name);
 		if (!tmp)
 			return ohb_fail(err, OHB_E_NOMEM, "out of memory");
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -247,7 +271,7 @@ fsu_copy_fd_atomic(int in_fd, const char *dir, const char *name, mode_t mode, ui
 	int fd = open_temp(dir, name, mode, &tmp, err);
 	if (fd < 0)
 		return err ? err->code : OHB_E_IO;
-	int rc = fsu_copy_fd(in_fd, fd, copied, err);
+	int rc = copy_fd(in_fd, fd, true, copied, err);
 	if (rc != 0) {
 		/* Name the file in the sentence: "cannot copy data" alone helps no one. */
 		if (err) {
@@ -256,6 +280,48 @@ fsu_copy_fd_atomic(int in_fd, const char *dir, const char *name, mode_t mode, ui
 			ohb_fail(err, rc, "cannot write %s/%s: %s", dir, name, msg);
 		}
 		close(fd);
+		unlink(tmp);
+		free(tmp);
+		return rc;
+	}
+	return commit_temp(fd, tmp, dir, name, err);
+}
+
+int
+fsu_link_fd_atomic(int in_fd, const char *dir, const char *name, mode_t mode, bool *linked,
+    uint64_t *size, ohb_error_t *err)
+{
+	*linked = false;
+	struct stat st;
+	/* st_nlink == 0 is the safety rule: such a file has no name anywhere, so
+	 * nothing but this fd can change it once it is ours. */
+	if (fstat(in_fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 0 || st.st_uid != geteuid() ||
+	    (st.st_mode & 07777) != mode || lseek(in_fd, 0, SEEK_CUR) != 0)
+		return 0;
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", in_fd);
+	char *tmp = NULL;
+	for (int attempt = 0; attempt < 100 && !tmp; attempt++) {
+		if (!(tmp = temp_name(dir, name)))
+			return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
+			break;
+		int e = errno;
+		free(tmp);
+		tmp = NULL;
+		if (e != EEXIST)
+			return 0;   /* EXDEV, not an O_TMPFILE file, no /proc, ...: copy instead */
+	}
+	if (!tmp)
+		return 0;
+	*linked = true;
+	if (size)
+		*size = (uint64_t)st.st_size;
+	(void)lseek(in_fd, 0, SEEK_END);
+	/* commit_temp closes the fd it is given: hand it a duplicate, the caller keeps in_fd. */
+	int fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		int rc = ohb_fail_errno(err, errno, "cannot write %s/%s", dir, name);
 		unlink(tmp);
 		free(tmp);
 		return rc;

@@ -29,6 +29,19 @@ int fsu_copy_fd_atomic(int in_fd, const char *dir, const char *name, mode_t mode
  * sendfile, then read/write). Does not fsync. *copied may be NULL. */
 int fsu_copy_fd(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err);
 
+/* Gives the anonymous file open on in_fd the name dir/name with the same
+ * durability rules as fsu_write_atomic, without copying a byte: linkat of
+ * /proc/self/fd/N to a temp name, fsync, rename, fsync(dir). Only a file
+ * nobody else can reach is linked: a regular file with st_nlink == 0 (an
+ * O_TMPFILE file; a file with a name may be an application's live file,
+ * whose later edits must not change a backup), owned by us, with exactly
+ * `mode`, read from offset 0, on the same file system as dir. When any of
+ * that does not hold, or the kernel refuses the link, *linked is false, 0 is
+ * returned and nothing was written: the caller copies instead. *size may be
+ * NULL. in_fd is left at its end. */
+int fsu_link_fd_atomic(int in_fd, const char *dir, const char *name, mode_t mode, bool *linked,
+    uint64_t *size, ohb_error_t *err);
+
 /* Reads the whole file at path (or fd from its current offset) into a malloc'd,
  * NUL-terminated buffer. Files larger than max bytes -> OHB_E_INVAL. */
 int fsu_read_file(const char *path, size_t max, char **out, size_t *len, ohb_error_t *err);

@@ -46,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,15 +74,10 @@ typedef struct tar_out {
 	bool discard;    /* dropping this tar: the write callback swallows bytes */
 } tar_out_t;
 
-typedef struct pack_writer {
+/* The state of safe opening (see above): the mounts' directory fds and the
+ * open parent directories of the last file opened. One per thread. */
+typedef struct opener {
 	const reg_bundle_t *b;
-	const pack_sink_t *sink;
-	pack_hooks_t hooks;
-	const char *tmp_dir;
-	manage_list_t *manage;
-	pack_result_t *res;
-	ohb_error_t *err;
-
 	int *mount_fd;    /* per mount: -1 not opened yet, >= 0 open */
 	int *mount_errno; /* per mount: why it could not be opened (0: not tried/ok) */
 
@@ -92,6 +88,18 @@ typedef struct pack_writer {
 	int *stack_fd;
 	size_t *stack_end; /* stack_end[i]: length of stack_path up to component i */
 	size_t depth, stack_cap;
+} opener_t;
+
+typedef struct pack_writer {
+	const reg_bundle_t *b;
+	const pack_sink_t *sink;
+	pack_hooks_t hooks;
+	const char *tmp_dir;
+	manage_list_t *manage;
+	pack_result_t *res;
+	ohb_error_t *err;
+
+	opener_t op;
 
 	tar_out_t tar;
 	bool tar_open;
@@ -155,7 +163,29 @@ name_used(const manage_list_t *m, const char *name)
 /* ---- safe opening ---------------------------------------------------------- */
 
 static void
-stack_pop_to(pack_writer_t *pk, size_t keep)
+opener_free(opener_t *op);
+
+static int
+opener_init(opener_t *op, const reg_bundle_t *b)
+{
+	memset(op, 0, sizeof *op);
+	op->b = b;
+	op->stack_mount = UINT32_MAX;
+	size_t n = b->n_mounts ? b->n_mounts : 1;
+	op->mount_fd = malloc(n * sizeof *op->mount_fd);
+	op->mount_errno = calloc(n, sizeof *op->mount_errno);
+	if (op->mount_fd)
+		for (size_t i = 0; i < n; i++)
+			op->mount_fd[i] = -1;
+	if (!op->mount_fd || !op->mount_errno) {
+		opener_free(op);
+		return ENOMEM;
+	}
+	return 0;
+}
+
+static void
+stack_pop_to(opener_t *pk, size_t keep)
 {
 	while (pk->depth > keep)
 		close(pk->stack_fd[--pk->depth]);
@@ -164,7 +194,7 @@ stack_pop_to(pack_writer_t *pk, size_t keep)
 }
 
 static int
-stack_push(pack_writer_t *pk, int fd, size_t end)
+stack_push(opener_t *pk, int fd, size_t end)
 {
 	if (pk->depth == pk->stack_cap) {
 		size_t cap = pk->stack_cap ? pk->stack_cap * 2 : 16;
@@ -187,7 +217,7 @@ stack_push(pack_writer_t *pk, int fd, size_t end)
 /* The directory fd of mount m, opened on first use (the mount root may be a
  * symlink: it is configuration, as in the scanner). Returns -1 with errno. */
 static int
-mount_dir_fd(pack_writer_t *pk, uint32_t m)
+mount_dir_fd(opener_t *pk, uint32_t m)
 {
 	if (pk->mount_fd[m] >= 0)
 		return pk->mount_fd[m];
@@ -207,7 +237,7 @@ mount_dir_fd(pack_writer_t *pk, uint32_t m)
 /* Opens rel (relative to mount m) for reading, never through a symlink.
  * Returns the fd, or -1 with errno. */
 static int
-open_in_mount(pack_writer_t *pk, uint32_t m, const char *rel)
+open_in_mount(opener_t *pk, uint32_t m, const char *rel)
 {
 	int root = mount_dir_fd(pk, m);
 	if (root < 0)
@@ -267,6 +297,21 @@ open_in_mount(pack_writer_t *pk, uint32_t m, const char *rel)
 	return openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 }
 
+static void
+opener_free(opener_t *op)
+{
+	stack_pop_to(op, 0);
+	if (op->mount_fd)
+		for (size_t i = 0; i < op->b->n_mounts; i++)
+			if (op->mount_fd[i] >= 0)
+				close(op->mount_fd[i]);
+	free(op->mount_fd);
+	free(op->mount_errno);
+	free(op->stack_fd);
+	free(op->stack_end);
+	memset(op, 0, sizeof *op);
+}
+
 /* The part of an entry's sandbox path below its mount's prefix ("" for the
  * mount point), or NULL when the entry does not belong to that mount. */
 static const char *
@@ -291,6 +336,44 @@ entry_rel(const reg_bundle_t *b, const scan_entry_t *e)
 			p++;
 	}
 	return p;
+}
+
+#define OPEN_FAILED (-1) /* *errnum: why; this file is reported and skipped */
+#define OPEN_FATAL (-2)  /* *errnum: ENOMEM/EMFILE/ENFILE; the pack must stop */
+
+/* Opens e's file (never through a symlink, O_NONBLOCK so that a FIFO put
+ * there cannot block us) and fstats it. Returns the fd of a regular file,
+ * still O_NONBLOCK (no effect on a regular file's reads), or OPEN_FAILED /
+ * OPEN_FATAL with *errnum. */
+static int
+open_entry(opener_t *op, const scan_entry_t *e, struct stat *st, int *errnum)
+{
+	const char *rel = entry_rel(op->b, e);
+	if (!rel || !*rel) {
+		*errnum = EINVAL;
+		return OPEN_FAILED;
+	}
+	int fd = open_in_mount(op, e->mount, rel);
+	if (fd < 0) {
+		*errnum = errno;
+		return *errnum == ENOMEM || *errnum == EMFILE || *errnum == ENFILE ? OPEN_FATAL : OPEN_FAILED;
+	}
+	*errnum = fstat(fd, st) != 0 ? errno : !S_ISREG(st->st_mode) ? EINVAL : 0;
+	if (*errnum != 0) {
+		close(fd);
+		return OPEN_FAILED;
+	}
+	return fd;
+}
+
+/* The O_NONBLOCK of open_entry was only for the open: fds we hand on or
+ * stream from are put back in blocking mode. */
+static void
+set_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 }
 
 /* ---- sink helpers -------------------------------------------------------- */
@@ -507,11 +590,18 @@ static int
 tar_data(pack_writer_t *pk, int fd, uint64_t size, bool *changed, int *read_errno)
 {
 	uint64_t left = size;
+	bool at_end = false; /* a read came back short: that was the end of the file */
 	while (left > 0) {
-		size_t want = left < PACK_BUF_SIZE ? (size_t)left : PACK_BUF_SIZE;
+		/* One byte more than is left, when it fits: the same read then also
+		 * tells whether the file grew, with no probe read after it. */
+		size_t want = left < PACK_BUF_SIZE ? (size_t)left + 1 : PACK_BUF_SIZE;
 		ssize_t n = read(fd, pk->buf, want);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN) {
+			set_blocking(fd);
+			continue;
+		}
 		if (n < 0) {
 			*read_errno = errno;
 			break;
@@ -520,9 +610,16 @@ tar_data(pack_writer_t *pk, int fd, uint64_t size, bool *changed, int *read_errn
 			*changed = true;
 			break;
 		}
-		if (archive_write_data(pk->tar.a, pk->buf, (size_t)n) < 0)
+		size_t use = (size_t)n;
+		if ((uint64_t)n > left) {
+			use = (size_t)left;
+			*changed = true; /* grew: what the header promised is written */
+		} else if ((size_t)n < want) {
+			at_end = true;
+		}
+		if (archive_write_data(pk->tar.a, pk->buf, use) < 0)
 			return tar_fail(pk, "writing data");
-		left -= (uint64_t)n;
+		left -= (uint64_t)use;
 	}
 	if (left > 0) {
 		memset(pk->buf, 0, PACK_BUF_SIZE);
@@ -532,7 +629,7 @@ tar_data(pack_writer_t *pk, int fd, uint64_t size, bool *changed, int *read_errn
 				return tar_fail(pk, "writing data");
 			left -= n;
 		}
-	} else if (*read_errno == 0) {
+	} else if (*read_errno == 0 && !*changed && !at_end) {
 		char probe;
 		ssize_t n;
 		while ((n = read(fd, &probe, 1)) < 0 && errno == EINTR)
@@ -591,32 +688,25 @@ pack_big(pack_writer_t *pk, const scan_entry_t *e, int fd, const struct stat *st
 	return pk->hooks.emitted ? pk->hooks.emitted(pk->hooks.ctx, name, false, pk->err) : 0;
 }
 
+/* What to do when e could not be opened (open_entry's result and errno). */
+static int
+open_failure(pack_writer_t *pk, const scan_entry_t *e, int how, int en)
+{
+	if (how == OPEN_FATAL)
+		return ohb_fail_errno(pk->err, en, "cannot open %s of %s", e->path, pk->b->name);
+	report_file_error(pk, e->path, en);
+	return 0;
+}
+
 int
 pack_writer_open(pack_writer_t *pk, const scan_entry_t *e, int *fd_out, struct stat *st)
 {
 	*fd_out = -1;
-	const char *rel = entry_rel(pk->b, e);
-	if (!rel || !*rel) {
-		report_file_error(pk, e->path, EINVAL);
-		return 0;
-	}
-	int fd = open_in_mount(pk, e->mount, rel);
-	if (fd < 0) {
-		int en = errno;
-		if (en == ENOMEM || en == EMFILE || en == ENFILE)
-			return ohb_fail_errno(pk->err, en, "cannot open %s of %s", e->path, pk->b->name);
-		report_file_error(pk, e->path, en);
-		return 0;
-	}
-	int en = fstat(fd, st) != 0 ? errno : !S_ISREG(st->st_mode) ? EINVAL : 0;
-	if (en != 0) {
-		close(fd);
-		report_file_error(pk, e->path, en);
-		return 0;
-	}
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0)
-		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK); /* the O_NONBLOCK was only for the open */
+	int en;
+	int fd = open_entry(&pk->op, e, st, &en);
+	if (fd < 0)
+		return open_failure(pk, e, fd, en);
+	set_blocking(fd);
 	*fd_out = fd;
 	return 0;
 }
@@ -663,9 +753,12 @@ pack_writer_add_file(pack_writer_t *pk, const scan_entry_t *e, int fd, const str
 	return 0;
 }
 
-int
-pack_writer_add_bytes(pack_writer_t *pk, const scan_entry_t *e, const struct stat *st, const void *data,
-                      bool *added)
+/* A file already read into memory: `len` bytes at data (st->st_size + 1 when
+ * it grew, fewer when it shrank) or a read error. The tar gets exactly the
+ * st_size bytes its header promises, as tar_data does. */
+static int
+add_read_bytes(pack_writer_t *pk, const scan_entry_t *e, const struct stat *st, const void *data, size_t len,
+               int read_errno, bool *added)
 {
 	if (added)
 		*added = false;
@@ -681,7 +774,8 @@ pack_writer_add_bytes(pack_writer_t *pk, const scan_entry_t *e, const struct sta
 	if (rc != 0)
 		return rc;
 	const char *p = data;
-	uint64_t left = size;
+	uint64_t left = len < size ? len : size;
+	uint64_t pad = size - left;
 	while (left > 0) {
 		la_ssize_t n = archive_write_data(pk->tar.a, p, (size_t)left);
 		if (n <= 0)
@@ -689,11 +783,303 @@ pack_writer_add_bytes(pack_writer_t *pk, const scan_entry_t *e, const struct sta
 		p += n;
 		left -= (uint64_t)n;
 	}
+	if (pad > 0) {
+		memset(pk->buf, 0, pad < PACK_BUF_SIZE ? (size_t)pad : PACK_BUF_SIZE);
+		while (pad > 0) {
+			size_t n = pad < PACK_BUF_SIZE ? (size_t)pad : PACK_BUF_SIZE;
+			if (archive_write_data(pk->tar.a, pk->buf, n) < 0)
+				return tar_fail(pk, "writing data");
+			pad -= n;
+		}
+	}
+	if (read_errno != 0 || len != size) {
+		report_file_error(pk, e->path, read_errno ? read_errno : EIO);
+		return 0;
+	}
 	pk->res->files_ok++;
 	pk->res->bytes += size;
 	if (added)
 		*added = true;
 	return 0;
+}
+
+int
+pack_writer_add_bytes(pack_writer_t *pk, const scan_entry_t *e, const struct stat *st, const void *data,
+                      bool *added)
+{
+	return add_read_bytes(pk, e, st, data, (size_t)st->st_size, 0, added);
+}
+
+/* ---- read-ahead ----------------------------------------------------------------
+ *
+ * In a full backup nearly all the time is the kernel's: per file an open, an
+ * fstat, a read and a close, then the tar's write. pack_bundle therefore lets
+ * helper threads open and read the files ahead of the one being written, so
+ * that on two or more cores reading overlaps writing. The calling thread (the
+ * writer) still takes the files one by one in list order and does everything
+ * else — headers, splits, big files, every sink call — so the tars, the
+ * manage entries and the callbacks are exactly those of the serial loop.
+ *
+ * The regular files of the list are cut into chunks of PF_CHUNK_FILES; helper
+ * h reads chunks h, h + n_helpers, ..., with its own opener (the same safe
+ * opening). A chunk records for each file why it could not be opened, or its
+ * fstat and either its bytes (read with one byte to spare, which tells
+ * whether it grew) or, when they do not fit in the chunk's buffer, its open
+ * fd (the writer streams it or hands it over as before). At most PF_CHUNKS
+ * chunks are ahead of the writer; threads meet once per chunk, not per file,
+ * since a wake-up costs about as much as reading a small file.
+ */
+#define PF_CHUNK_FILES 32
+#define PF_CHUNKS 8
+#define PF_CHUNK_BYTES (256u * 1024)
+#define PF_MAX_HELPERS 3
+#define PF_MIN_FILES 8 /* fewer files than this: the serial loop */
+
+typedef struct pf_file {
+	int how;        /* 0, or OPEN_FAILED / OPEN_FATAL with errnum */
+	int errnum;
+	int fd;         /* >= 0: not read (too big for the buffer), blocking mode */
+	struct stat st;
+	size_t off;     /* its bytes: data + off, len of them */
+	size_t len;
+	int read_errno;
+} pf_file_t;
+
+typedef struct pf_chunk {
+	size_t seq;     /* chunk number: files seq * PF_CHUNK_FILES, ... */
+	bool ready;     /* filled by a helper, not yet given back by the writer */
+	size_t n;
+	pf_file_t f[PF_CHUNK_FILES];
+	char *data;     /* PF_CHUNK_BYTES */
+} pf_chunk_t;
+
+typedef struct prefetch prefetch_t;
+
+typedef struct pf_helper {
+	prefetch_t *pf;
+	unsigned id;
+	opener_t op;
+	bool started;
+	pthread_t th;
+} pf_helper_t;
+
+struct prefetch {
+	const scan_list_t *list;
+	size_t *file_idx; /* list index of each regular file */
+	size_t n_files, n_chunks;
+	pf_chunk_t chunk[PF_CHUNKS];
+	char *bytes;
+	pthread_mutex_t lock;
+	pthread_cond_t ready_cond; /* a chunk became ready (the writer waits) */
+	pthread_cond_t free_cond;  /* the writer gave a chunk back (helpers wait) */
+	size_t done;               /* chunks the writer has given back */
+	bool stop;
+	unsigned n_helpers;
+	pf_helper_t helper[PF_MAX_HELPERS];
+};
+
+/* Reads a regular file of `size` bytes into buf (room for size + 1). */
+static void
+pf_read(int fd, uint64_t size, char *buf, size_t *len, int *read_errno)
+{
+	size_t want = (size_t)size + 1, got = 0;
+	while (got < want) {
+		ssize_t n = read(fd, buf + got, want - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			set_blocking(fd);
+			continue;
+		}
+		if (n < 0) {
+			*read_errno = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got >= size && (size_t)n < want - (got - (size_t)n))
+			break; /* a short read at or past st_size: the end of the file */
+	}
+	*len = got;
+}
+
+static void
+pf_fill(pf_helper_t *h, pf_chunk_t *c, size_t seq)
+{
+	prefetch_t *pf = h->pf;
+	size_t first = seq * PF_CHUNK_FILES;
+	c->n = pf->n_files - first < PF_CHUNK_FILES ? pf->n_files - first : PF_CHUNK_FILES;
+	size_t used = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		pf_file_t *f = &c->f[i];
+		memset(f, 0, sizeof *f);
+		f->fd = -1;
+		const scan_entry_t *e = &pf->list->v[pf->file_idx[first + i]];
+		int fd = open_entry(&h->op, e, &f->st, &f->errnum);
+		if (fd < 0) {
+			f->how = fd;
+			continue;
+		}
+		uint64_t need = (uint64_t)f->st.st_size + 1;
+		if (need > PF_CHUNK_BYTES - used) {
+			set_blocking(fd);
+			f->fd = fd;
+			continue;
+		}
+		f->off = used;
+		pf_read(fd, (uint64_t)f->st.st_size, c->data + used, &f->len, &f->read_errno);
+		used += f->len;
+		close(fd);
+	}
+}
+
+static void *
+pf_helper_main(void *arg)
+{
+	pf_helper_t *h = arg;
+	prefetch_t *pf = h->pf;
+	for (size_t seq = h->id; seq < pf->n_chunks; seq += pf->n_helpers) {
+		pf_chunk_t *c = &pf->chunk[seq % PF_CHUNKS];
+		pthread_mutex_lock(&pf->lock);
+		while (!pf->stop && pf->done + PF_CHUNKS <= seq)
+			pthread_cond_wait(&pf->free_cond, &pf->lock);
+		bool stop = pf->stop;
+		pthread_mutex_unlock(&pf->lock);
+		if (stop)
+			break;
+		/* The chunk is ours until `ready`: the writer gave its last one back. */
+		pf_fill(h, c, seq);
+		pthread_mutex_lock(&pf->lock);
+		c->seq = seq;
+		c->ready = true;
+		pthread_cond_signal(&pf->ready_cond);
+		pthread_mutex_unlock(&pf->lock);
+	}
+	return NULL;
+}
+
+/* Stops the helpers, waits for them, frees everything (fds of files not
+ * taken are closed). */
+static void
+pf_free(prefetch_t *pf)
+{
+	if (!pf)
+		return;
+	pthread_mutex_lock(&pf->lock);
+	pf->stop = true;
+	pthread_cond_broadcast(&pf->free_cond);
+	pthread_mutex_unlock(&pf->lock);
+	for (unsigned i = 0; i < pf->n_helpers; i++) {
+		if (pf->helper[i].started)
+			pthread_join(pf->helper[i].th, NULL);
+		if (pf->helper[i].op.b)
+			opener_free(&pf->helper[i].op);
+	}
+	for (size_t i = 0; i < PF_CHUNKS; i++)
+		for (size_t k = 0; pf->chunk[i].ready && k < pf->chunk[i].n; k++)
+			if (pf->chunk[i].f[k].fd >= 0)
+				close(pf->chunk[i].f[k].fd);
+	pthread_cond_destroy(&pf->ready_cond);
+	pthread_cond_destroy(&pf->free_cond);
+	pthread_mutex_destroy(&pf->lock);
+	free(pf->bytes);
+	free(pf->file_idx);
+	free(pf);
+}
+
+/* Starts the read-ahead for list, or returns NULL (one core, few files, or no
+ * memory/threads: the serial loop is used, which does the same work). */
+static prefetch_t *
+pf_start(const reg_bundle_t *b, const scan_list_t *list)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cores < 2)
+		return NULL;
+	size_t n_files = 0;
+	for (size_t i = 0; i < list->n; i++)
+		n_files += !list->v[i].is_dir;
+	if (n_files < PF_MIN_FILES)
+		return NULL;
+	prefetch_t *pf = calloc(1, sizeof *pf);
+	if (!pf)
+		return NULL;
+	pthread_mutex_init(&pf->lock, NULL);
+	pthread_cond_init(&pf->ready_cond, NULL);
+	pthread_cond_init(&pf->free_cond, NULL);
+	pf->list = list;
+	pf->n_files = n_files;
+	pf->n_chunks = (n_files + PF_CHUNK_FILES - 1) / PF_CHUNK_FILES;
+	pf->file_idx = malloc(n_files * sizeof *pf->file_idx);
+	pf->bytes = malloc((size_t)PF_CHUNKS * PF_CHUNK_BYTES);
+	if (!pf->file_idx || !pf->bytes) {
+		pf_free(pf);
+		return NULL;
+	}
+	for (size_t i = 0, k = 0; i < list->n; i++)
+		if (!list->v[i].is_dir)
+			pf->file_idx[k++] = i;
+	for (size_t i = 0; i < PF_CHUNKS; i++)
+		pf->chunk[i].data = pf->bytes + i * PF_CHUNK_BYTES;
+	/* A helper's work per file (open, fstat, read, close) is about twice the
+	 * writer's, so two helpers keep two cores busy; more cores, one more. */
+	unsigned n = cores > PF_MAX_HELPERS ? PF_MAX_HELPERS : (unsigned)cores;
+	if (n > pf->n_chunks)
+		n = (unsigned)pf->n_chunks;
+	pf->n_helpers = n;
+	for (unsigned i = 0; i < n; i++) {
+		pf_helper_t *h = &pf->helper[i];
+		h->pf = pf;
+		h->id = i;
+		if (opener_init(&h->op, b) != 0) {
+			pf_free(pf);
+			return NULL;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		pf_helper_t *h = &pf->helper[i];
+		if (pthread_create(&h->th, NULL, pf_helper_main, h) != 0) {
+			/* the chunks of helpers that did not start would never come */
+			pf_free(pf);
+			return NULL;
+		}
+		h->started = true;
+	}
+	return pf;
+}
+
+/* Packs regular file number k (list entry e) from its chunk: waits for the
+ * chunk at its first file, gives it back after its last. */
+static int
+pf_pack_file(prefetch_t *pf, pack_writer_t *pk, size_t k, const scan_entry_t *e)
+{
+	size_t seq = k / PF_CHUNK_FILES;
+	pf_chunk_t *c = &pf->chunk[seq % PF_CHUNKS];
+	if (k % PF_CHUNK_FILES == 0) {
+		pthread_mutex_lock(&pf->lock);
+		while (!(c->ready && c->seq == seq))
+			pthread_cond_wait(&pf->ready_cond, &pf->lock);
+		pthread_mutex_unlock(&pf->lock);
+	}
+	pf_file_t *f = &c->f[k % PF_CHUNK_FILES];
+	int rc;
+	if (f->how != 0) {
+		rc = open_failure(pk, e, f->how, f->errnum);
+	} else if (f->fd >= 0) {
+		int fd = f->fd;
+		f->fd = -1;
+		rc = pack_writer_add_file(pk, e, fd, &f->st, NULL);
+	} else {
+		rc = add_read_bytes(pk, e, &f->st, c->data + f->off, f->len, f->read_errno, NULL);
+	}
+	if (k % PF_CHUNK_FILES == c->n - 1) {
+		pthread_mutex_lock(&pf->lock);
+		c->ready = false;
+		pf->done = seq + 1;
+		pthread_cond_broadcast(&pf->free_cond);
+		pthread_mutex_unlock(&pf->lock);
+	}
+	return rc;
 }
 
 /* ---- the writer and pack_bundle ------------------------------------------------ */
@@ -704,15 +1090,8 @@ pack_writer_free(pack_writer_t *pk)
 	if (!pk)
 		return;
 	tar_discard(pk);
-	stack_pop_to(pk, 0);
-	if (pk->mount_fd)
-		for (size_t i = 0; i < pk->b->n_mounts; i++)
-			if (pk->mount_fd[i] >= 0)
-				close(pk->mount_fd[i]);
-	free(pk->mount_fd);
-	free(pk->mount_errno);
-	free(pk->stack_fd);
-	free(pk->stack_end);
+	if (pk->op.b)
+		opener_free(&pk->op);
 	if (pk->ae)
 		archive_entry_free(pk->ae);
 	free(pk->buf);
@@ -739,20 +1118,13 @@ pack_writer_new(const reg_bundle_t *b, const char *tmp_dir, const pack_sink_t *s
 	pk->manage = manage_out;
 	pk->res = result;
 	pk->err = err;
-	pk->stack_mount = UINT32_MAX;
-	pk->mount_fd = malloc((b->n_mounts ? b->n_mounts : 1) * sizeof *pk->mount_fd);
-	pk->mount_errno = calloc(b->n_mounts ? b->n_mounts : 1, sizeof *pk->mount_errno);
+	int oe = opener_init(&pk->op, b);
 	pk->ae = archive_entry_new();
 	pk->buf = malloc(PACK_BUF_SIZE);
-	if (!pk->mount_fd || !pk->mount_errno || !pk->ae || !pk->buf) {
-		if (pk->mount_fd)
-			for (size_t i = 0; i < b->n_mounts; i++)
-				pk->mount_fd[i] = -1;
+	if (oe != 0 || !pk->ae || !pk->buf) {
 		pack_writer_free(pk);
 		return ohb_fail(err, OHB_E_NOMEM, "out of memory while packing %s", b->name);
 	}
-	for (size_t i = 0; i < b->n_mounts; i++)
-		pk->mount_fd[i] = -1;
 	*out = pk;
 	return 0;
 }
@@ -771,6 +1143,8 @@ pack_bundle(const reg_bundle_t *b, const scan_list_t *list, const char *tmp_dir,
 	int rc = pack_writer_new(b, tmp_dir, sink, NULL, manage_out, result, err, &pk);
 	if (rc != 0)
 		return rc;
+	prefetch_t *pf = pf_start(b, list);
+	size_t k = 0; /* regular files so far */
 	for (size_t i = 0; i < list->n; i++) {
 		if (sink->cancelled && sink->cancelled(sink->ctx)) {
 			result->stopped = true;
@@ -779,6 +1153,8 @@ pack_bundle(const reg_bundle_t *b, const scan_list_t *list, const char *tmp_dir,
 		const scan_entry_t *e = &list->v[i];
 		if (e->is_dir) {
 			rc = pack_writer_add_dir(pk, e, NULL);
+		} else if (pf) {
+			rc = pf_pack_file(pf, pk, k++, e);
 		} else {
 			int fd;
 			struct stat st;
@@ -791,9 +1167,12 @@ pack_bundle(const reg_bundle_t *b, const scan_list_t *list, const char *tmp_dir,
 		if (!e->is_dir)
 			report_progress(pk);
 	}
+	pf_free(pf);
+	pf = NULL;
 	rc = tar_finish(pk);
 	report_progress(pk);
 out:
+	pf_free(pf);
 	pack_writer_free(pk);
 	return rc;
 }

@@ -51,9 +51,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,11 +73,17 @@ typedef struct pattern {
 typedef struct arena_chunk {
 	struct arena_chunk *next;
 	size_t used, cap;
+	bool mapped; /* mmap'd (a helper walker's): munmap, not free */
 	char data[];
 } arena_chunk_t;
 
+struct scan_pool;
+
 typedef struct walker {
 	const reg_bundle_t *b;
+	bool borrowed; /* pat and mount_rel belong to another walker (a helper's) */
+	bool mapped;   /* a helper: its list and strings live in mmap'd memory (see walk_all) */
+	struct scan_pool *pool; /* NULL: walking alone */
 	pattern_t *pat; /* includes first, then excludes */
 	size_t n_inc, n_exc;
 	char **mount_rel; /* each mount's prefix relative to "/" */
@@ -200,18 +209,28 @@ scan_path_matches(const char *pattern, const char *path)
 static void
 walker_free(walker_t *w)
 {
-	for (size_t i = 0; i < w->n_inc + w->n_exc; i++)
-		free(w->pat[i].glob);
-	free(w->pat);
-	if (w->mount_rel)
-		for (size_t i = 0; i < w->b->n_mounts; i++)
-			free(w->mount_rel[i]);
-	free(w->mount_rel);
+	if (!w->borrowed) {
+		for (size_t i = 0; i < w->n_inc + w->n_exc; i++)
+			free(w->pat[i].glob);
+		free(w->pat);
+		if (w->mount_rel)
+			for (size_t i = 0; i < w->b->n_mounts; i++)
+				free(w->mount_rel[i]);
+		free(w->mount_rel);
+	}
 	free(w->rel);
-	free(w->v);
+	if (w->mapped) {
+		if (w->v)
+			munmap(w->v, w->cap * sizeof *w->v);
+	} else {
+		free(w->v);
+	}
 	while (w->arena) {
 		arena_chunk_t *next = w->arena->next;
-		free(w->arena);
+		if (w->arena->mapped)
+			munmap(w->arena, sizeof *w->arena + w->arena->cap);
+		else
+			free(w->arena);
 		w->arena = next;
 	}
 }
@@ -273,12 +292,17 @@ arena_alloc(walker_t *w, size_t n)
 	arena_chunk_t *c = w->arena;
 	if (!c || c->cap - c->used < n) {
 		size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-		c = malloc(sizeof *c + cap);
-		if (!c)
+		if (w->mapped) {
+			c = mmap(NULL, sizeof *c + cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (c == MAP_FAILED)
+				return NULL;
+		} else if (!(c = malloc(sizeof *c + cap))) {
 			return NULL;
+		}
 		c->next = w->arena;
 		c->used = 0;
 		c->cap = cap;
+		c->mapped = w->mapped;
 		w->arena = c;
 	}
 	char *p = c->data + c->used;
@@ -303,8 +327,14 @@ walker_add(walker_t *w, const struct stat *st, bool is_dir)
 		return 0;
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 1024;
-		scan_entry_t *v = realloc(w->v, cap * sizeof *v);
-		if (!v)
+		scan_entry_t *v;
+		if (!w->mapped)
+			v = realloc(w->v, cap * sizeof *v);
+		else if (!w->v)
+			v = mmap(NULL, cap * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		else
+			v = mremap(w->v, w->cap * sizeof *v, cap * sizeof *v, MREMAP_MAYMOVE);
+		if (!v || v == MAP_FAILED)
 			return ohb_fail(w->err, OHB_E_NOMEM, "out of memory while scanning %s", w->b->name);
 		w->v = v;
 		w->cap = cap;
@@ -421,10 +451,13 @@ fatal_errno(int e)
 /* Walks the directory open as dfd (owned: closed here), whose relative path is
  * w->path, at depth `level` with pattern relevance row `level`. `inside`: the
  * directory matches an include. */
+static bool walker_cancelled(walker_t *w);
+static bool pool_offer(walker_t *w, int dfd, size_t level);
+
 static int
 walk_dir(walker_t *w, int dfd, size_t level, bool inside)
 {
-	if (w->cancelled && w->cancelled(w->ctx)) {
+	if (walker_cancelled(w)) {
 		w->stop = true;
 		close(dfd);
 		return 0;
@@ -518,6 +551,10 @@ walk_dir(walker_t *w, int dfd, size_t level, bool inside)
 				close(cfd);
 				break;
 			}
+			/* An included directory may go to an idle helper walker: nothing
+			 * below it needs anything from this walk afterwards. */
+			if (incl && pool_offer(w, cfd, level + 1))
+				goto next;
 			size_t listed_before = w->n;
 			rc = walk_dir(w, cfd, level + 1, incl);
 			/* A directory on the way to an include root (data/, data/storage/, …) is
@@ -613,6 +650,316 @@ walk_bundle(walker_t *w)
 	return 0;
 }
 
+/* ---- walking on several cores ------------------------------------------------
+ *
+ * A walk is mostly the kernel's name lookups and stats, one per entry, and
+ * those run in parallel. So a scan starts up to SCAN_MAX_WALKERS - 1 helper
+ * walkers (one fewer than the cores) that share a pool of directories to walk.
+ * While the pool holds few directories, a walker that meets an included
+ * directory puts it there (its fd, path, depth and pattern relevance) instead
+ * of descending into it; otherwise it descends itself. A walker done with its
+ * own work takes from the pool, so the work balances itself without ever
+ * queueing the whole tree. Only included directories are handed over: for
+ * them nothing is left to do once their subtree is walked (the directories on
+ * the way to an include root are listed afterwards, and stay with the walker
+ * that met them). Each walker keeps its own list, counters and error; at the
+ * end the primary takes over the helpers' entries and strings, and the list is
+ * sorted as before, so the result does not depend on who walked what. The
+ * caller's `cancelled` is still polled once per directory, by the walker that
+ * opens it, never by two at a time (poll_lock); a stop (cancel or error)
+ * reaches every walker through the pool.
+ */
+#define SCAN_MAX_WALKERS 4
+#define SCAN_QUEUE_LOW 4 /* directories waiting in the pool (each an open fd) */
+
+typedef struct scan_task {
+	int dfd;
+	uint32_t mount;
+	size_t level;
+	char *path;         /* w->path of the directory */
+	unsigned char *row; /* relevance row of `level` */
+} scan_task_t;
+
+typedef struct scan_pool {
+	pthread_mutex_t poll_lock; /* one `cancelled` call at a time */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	scan_task_t *task;
+	size_t n_task, cap_task;
+	unsigned walkers; /* primary + helpers */
+	unsigned idle;    /* walkers waiting for a task */
+	atomic_uint hungry; /* n_task < SCAN_QUEUE_LOW, read without the lock */
+	atomic_bool stop;
+	bool done;
+	int rc;           /* the first error of a helper */
+	ohb_error_t err;
+} scan_pool_t;
+
+static bool
+pool_stopped(walker_t *w)
+{
+	return w->pool && atomic_load_explicit(&w->pool->stop, memory_order_relaxed);
+}
+
+/* The poll before each directory: the caller's `cancelled` (called by one
+ * walker at a time, whichever opens the directory), then the pool's stop. */
+static bool
+walker_cancelled(walker_t *w)
+{
+	if (!w->pool)
+		return w->cancelled && w->cancelled(w->ctx);
+	if (pool_stopped(w))
+		return true;
+	if (!w->cancelled)
+		return false;
+	/* Once it said "stop", nobody asks it again. */
+	pthread_mutex_lock(&w->pool->poll_lock);
+	bool c = pool_stopped(w) || w->cancelled(w->ctx);
+	if (c)
+		atomic_store(&w->pool->stop, true);
+	pthread_mutex_unlock(&w->pool->poll_lock);
+	return c;
+}
+
+static void
+pool_set_hungry(scan_pool_t *p)
+{
+	atomic_store_explicit(&p->hungry, p->n_task < SCAN_QUEUE_LOW, memory_order_relaxed);
+}
+
+/* Hands the directory open as dfd (w->path, at `level`, whose relevance row
+ * is w's row `level`) to the pool, when it holds fewer than SCAN_QUEUE_LOW
+ * directories: a walker that runs out of work takes the oldest one (the
+ * closest to the root, so usually the biggest), and one waiting for work
+ * never waits long. False (queue full, or no memory): the caller walks it. */
+static bool
+pool_offer(walker_t *w, int dfd, size_t level)
+{
+	scan_pool_t *p = w->pool;
+	if (!p || atomic_load_explicit(&p->hungry, memory_order_relaxed) == 0)
+		return false;
+	size_t np = w->n_inc + w->n_exc;
+	scan_task_t t = {dfd, w->mount, level, strndup(w->path, w->path_len), malloc(np ? np : 1)};
+	if (!t.path || !t.row) {
+		free(t.path);
+		free(t.row);
+		return false;
+	}
+	memcpy(t.row, w->rel + level * np, np);
+	pthread_mutex_lock(&p->lock);
+	bool ok = false;
+	if (p->n_task < SCAN_QUEUE_LOW && !p->done) {
+		if (p->n_task == p->cap_task) {
+			size_t cap = p->cap_task ? p->cap_task * 2 : 8;
+			scan_task_t *v = realloc(p->task, cap * sizeof *v);
+			if (v) {
+				p->task = v;
+				p->cap_task = cap;
+			}
+		}
+		if (p->n_task < p->cap_task) {
+			p->task[p->n_task++] = t;
+			pool_set_hungry(p);
+			pthread_cond_signal(&p->cond);
+			ok = true;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (!ok) {
+		free(t.path);
+		free(t.row);
+	}
+	return ok;
+}
+
+static void
+pool_fail(scan_pool_t *p, int rc, const ohb_error_t *err)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->rc == 0) {
+		p->rc = rc;
+		if (err)
+			p->err = *err;
+	}
+	atomic_store(&p->stop, true);
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Walks tasks of the pool until every walker is idle with none left (or a stop). */
+static void
+pool_work(walker_t *w)
+{
+	scan_pool_t *p = w->pool;
+	size_t np = w->n_inc + w->n_exc;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		if (atomic_load(&p->stop) || p->done)
+			break;
+		if (p->n_task > 0) {
+			scan_task_t t = p->task[0];
+			memmove(p->task, p->task + 1, --p->n_task * sizeof *p->task);
+			pool_set_hungry(p);
+			pthread_mutex_unlock(&p->lock);
+			int rc = 0;
+			unsigned char *row = walker_level(w, t.level);
+			size_t len = strlen(t.path);
+			if (!row || !walker_level(w, t.level + 1)) {
+				close(t.dfd);
+				rc = ohb_fail(w->err, OHB_E_NOMEM, "out of memory while scanning %s", w->b->name);
+			} else {
+				memcpy(w->rel + t.level * np, t.row, np);
+				memcpy(w->path, t.path, len + 1);
+				w->path_len = len;
+				w->mount = t.mount;
+				rc = walk_dir(w, t.dfd, t.level, true);
+			}
+			free(t.path);
+			free(t.row);
+			if (rc != 0)
+				pool_fail(p, rc, w->err);
+			pthread_mutex_lock(&p->lock);
+			continue;
+		}
+		p->idle++;
+		pool_set_hungry(p);
+		if (p->idle == p->walkers) {
+			p->done = true;
+			pthread_cond_broadcast(&p->cond);
+			break;
+		}
+		while (p->n_task == 0 && !p->done && !atomic_load(&p->stop))
+			pthread_cond_wait(&p->cond, &p->lock);
+		p->idle--;
+		pool_set_hungry(p);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+typedef struct helper {
+	walker_t w;
+	ohb_error_t err;
+	pthread_t th;
+	bool started;
+} helper_t;
+
+static void *
+helper_main(void *arg)
+{
+	helper_t *h = arg;
+	pool_work(&h->w);
+	return NULL;
+}
+
+/* Moves h's entries, strings and counters into w. */
+static int
+walker_absorb(walker_t *w, walker_t *h)
+{
+	w->total_files += h->total_files;
+	w->total_bytes += h->total_bytes;
+	w->inc_bytes += h->inc_bytes;
+	w->skipped += h->skipped;
+	if (h->n > 0) {
+		if (w->n + h->n > w->cap) {
+			scan_entry_t *v = realloc(w->v, (w->n + h->n) * sizeof *v);
+			if (!v)
+				return ohb_fail(w->err, OHB_E_NOMEM, "out of memory while scanning %s", w->b->name);
+			w->v = v;
+			w->cap = w->n + h->n;
+		}
+		memcpy(w->v + w->n, h->v, h->n * sizeof *h->v);
+		w->n += h->n;
+		h->n = 0;
+	}
+	w->str_bytes += h->str_bytes;
+	if (h->arena) { /* after w's own chunks: new strings still go to w's head chunk */
+		arena_chunk_t **tail = &w->arena;
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = h->arena;
+		h->arena = NULL;
+	}
+	return 0;
+}
+
+/* walk_bundle, with helper walkers when there are cores for them. */
+static int
+walk_all(walker_t *w)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = cores >= SCAN_MAX_WALKERS ? SCAN_MAX_WALKERS - 1 : cores > 1 ? (unsigned)cores - 1 : 0;
+	helper_t *h = n ? calloc(n, sizeof *h) : NULL;
+	if (!h)
+		return walk_bundle(w);
+	scan_pool_t pool;
+	memset(&pool, 0, sizeof pool);
+	pthread_mutex_init(&pool.poll_lock, NULL);
+	pthread_mutex_init(&pool.lock, NULL);
+	pthread_cond_init(&pool.cond, NULL);
+	pool.walkers = 1;
+	atomic_store(&pool.hungry, 1);
+	w->pool = &pool;
+	for (unsigned i = 0; i < n; i++) {
+		walker_t *hw = &h[i].w;
+		*hw = *w; /* the patterns and the mode; its own list, counters, path and rows */
+		hw->borrowed = true;
+		/* A helper's list and strings are handed to the primary and then
+		 * dropped; in mmap'd memory they go back to the system at once,
+		 * where the thread's malloc arena would keep them resident. */
+		hw->mapped = true;
+		hw->rel = NULL;
+		hw->rel_levels = 0;
+		hw->v = NULL;
+		hw->n = hw->cap = 0;
+		hw->arena = NULL;
+		hw->str_bytes = 0;
+		hw->total_bytes = hw->total_files = hw->skipped = hw->inc_bytes = 0;
+		hw->err = &h[i].err;
+		pthread_mutex_lock(&pool.lock);
+		pool.walkers++;
+		pthread_mutex_unlock(&pool.lock);
+		if (pthread_create(&h[i].th, NULL, helper_main, &h[i]) != 0) {
+			pthread_mutex_lock(&pool.lock);
+			pool.walkers--;
+			pthread_mutex_unlock(&pool.lock);
+			break;
+		}
+		h[i].started = true;
+	}
+	int rc = walk_bundle(w);
+	if (rc != 0 || w->stop)
+		pool_fail(&pool, 0, NULL); /* stop the helpers; our own error stays in w->err */
+	else
+		pool_work(w);
+	for (unsigned i = 0; i < n; i++)
+		if (h[i].started)
+			pthread_join(h[i].th, NULL);
+	for (size_t i = 0; i < pool.n_task; i++) { /* left by a stop */
+		close(pool.task[i].dfd);
+		free(pool.task[i].path);
+		free(pool.task[i].row);
+	}
+	free(pool.task);
+	if (rc == 0 && pool.rc != 0) {
+		rc = pool.rc;
+		if (w->err)
+			*w->err = pool.err;
+	}
+	if (rc == 0 && atomic_load(&pool.stop))
+		w->stop = true; /* cancelled */
+	for (unsigned i = 0; i < n; i++) {
+		if (rc == 0 && !w->stop)
+			rc = walker_absorb(w, &h[i].w);
+		walker_free(&h[i].w);
+	}
+	free(h);
+	w->pool = NULL;
+	pthread_cond_destroy(&pool.cond);
+	pthread_mutex_destroy(&pool.lock);
+	pthread_mutex_destroy(&pool.poll_lock);
+	return rc;
+}
+
 /* ---- public ---------------------------------------------------------------- */
 
 int
@@ -627,7 +974,7 @@ scan_bundle(const reg_bundle_t *b, bool (*cancelled)(void *ctx), void *ctx, scan
 	w.keep = true;
 	w.cancelled = cancelled;
 	w.ctx = ctx;
-	rc = walk_bundle(&w);
+	rc = walk_all(&w);
 	if (rc == 0 && !w.stop) {
 		rc = walker_finish(&w, out);
 		if (rc == 0) {
@@ -658,7 +1005,7 @@ scan_bundle_size(const reg_bundle_t *b, int64_t since_ms, uint64_t *bytes, uint6
 	if (rc != 0)
 		return rc;
 	w.since_ms = since_ms;
-	rc = walk_bundle(&w);
+	rc = walk_all(&w);
 	if (rc == 0) {
 		if (bytes)
 			*bytes = w.total_bytes;

@@ -13,7 +13,8 @@
  * the way to data/storage/el2/base/files/) is listed as well, so a restore
  * onto an empty sandbox recreates it with its real mode and mtime.
  *
- * Thread-safe; each call owns its result.
+ * Thread-safe; each call owns its result. A walk uses up to 3 helper threads
+ * besides the caller's (one fewer than the cores), joined before it returns.
  */
 #ifndef OHB_SCANNER_H
 #define OHB_SCANNER_H
@@ -45,8 +46,11 @@ typedef struct scan_list {
 
 /* Lists what a backup of b would take. A missing mount directory or include
  * root is not an error (nothing to back up there). `cancelled`, when not NULL,
- * is polled between directories; when it returns true the scan stops with
- * 0 and a partial list is NOT returned (out is left empty). */
+ * is polled before each directory is read; when it returns true the scan
+ * stops with 0 and a partial list is NOT returned (out is left empty). On a
+ * machine with several cores the walk runs on helper threads too (scanner.c),
+ * so `cancelled` may be called from one of them, but never from two threads
+ * at the same time. */
 int scan_bundle(const reg_bundle_t *b, bool (*cancelled)(void *ctx), void *ctx, scan_list_t *out,
     ohb_error_t *err);
 void scan_list_free(scan_list_t *list);

@@ -151,8 +151,13 @@ struct stage {
 	char *stage_dir;             /* <restore_dir>/stage */
 	char *journal_path;          /* <restore_dir>/stage.commit */
 	int root_fd;                 /* stage_dir, O_DIRECTORY */
-	char *cache_path;            /* unpacker: last stage parent opened (relative) */
-	int cache_fd;                /* its fd, or -1 */
+	int umask;                   /* the process umask at stage_open (-1: unknown) */
+	struct stage_dir_cache {     /* unpacker: last stage parent opened */
+		char *path;          /* relative */
+		int fd;              /* its fd, or -1 */
+	} cache;
+	struct stage_paths *paths;   /* unpacker: what the stage holds (the reader's view) */
+	unsigned long removed;       /* unpacker: times something staged was removed */
 	stage_entry_t *entries;
 	size_t n_entries, cap_entries;
 	char **deletions;            /* canonical sandbox paths */
@@ -162,9 +167,16 @@ struct stage {
 	uint64_t skipped;
 	uint64_t input_done;         /* input bytes of finished tars and big files */
 	uint64_t last_report;
+	struct stage_writers *writers;  /* unpacker's writer threads (started on first use) */
+	bool no_writers;             /* one core, or they could not start */
 	bool cancelled;
 	bool journaled;              /* the commit journal is written */
 	bool finished;               /* the commit completed; the stage is gone */
 };
+
+/* Stops the unpacker's writer and flusher threads (each queued file is
+ * written or, after a failure, closed) and frees them; stage_commit calls it
+ * before its syncfs, stage_free in any case. */
+void stage_writers_free(stage_t *st);
 
 #endif

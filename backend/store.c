@@ -414,8 +414,16 @@ store_writer_put_file(store_writer_t *w, const char *bundle, const char *uri, in
 	} else if (errno != EEXIST) {
 		rc = ohb_fail_errno(err, errno, "cannot create folder %s", dir);
 	}
+	/* The service hands tars, manage.json and all.rp over as anonymous
+	 * O_TMPFILE files: when one lives on the store's file system it is
+	 * given its name here instead of being written a second time. Files
+	 * with a name (a big file is the application's own) are always copied
+	 * (fsu_link_fd_atomic says why). */
 	uint64_t copied = 0;
+	bool linked = false;
 	if (rc == 0)
+		rc = fsu_link_fd_atomic(fd, dir, uri, STORE_FILE_MODE, &linked, &copied, err);
+	if (rc == 0 && !linked)
 		rc = fsu_copy_fd_atomic(fd, dir, uri, STORE_FILE_MODE, &copied, err);
 	free(dir);
 	if (rc != 0) {

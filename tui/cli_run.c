@@ -2,7 +2,8 @@
  * cli_run — following a running session from the command line (see cli_run.h).
  *
  * Signals are taken synchronously: run_wait blocks SIGINT, SIGTERM and SIGHUP
- * and collects them with sigtimedwait between progress redraws, so no signal
+ * and collects them with sigtimedwait between progress redraws (so within
+ * 200 ms), while it sleeps on the session's own end condition, so no signal
  * handler and no global flag are needed, and the session's threads (which
  * block every signal) are never interrupted.
  */
@@ -331,9 +332,11 @@ run_wait(run_tracker_t *t, ohb_session_t *s)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	bool interrupted = false;
-	while (!ohb_session_wait(s, 0)) {
-		struct timespec ts = { 0, REDRAW_MS * 1000000L };
-		int sig = sigtimedwait(&set, NULL, &ts);
+	/* Wait on the session itself (it wakes us the moment it ends), and look for a
+	 * pending signal between redraws: the end costs no polling delay. */
+	while (!ohb_session_wait(s, REDRAW_MS)) {
+		struct timespec zero = { 0, 0 };
+		int sig = sigtimedwait(&set, NULL, &zero);
 		if (sig > 0) {
 			interrupted = true;
 			if (!t->ctx->json)

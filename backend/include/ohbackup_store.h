@@ -53,7 +53,10 @@ const char *store_writer_path(const store_writer_t *w);
 /* Copies fd (from offset 0) into capability.json. The caller keeps fd. */
 int store_writer_put_capability(store_writer_t *w, int fd, ohb_error_t *err);
 
-/* Copies fd (from its current offset to EOF) into <bundle>/<uri>. uri must be
+/* Copies fd (from its current offset to EOF) into <bundle>/<uri>; an
+ * anonymous file (O_TMPFILE: st_nlink 0, mode 0600, ours, at offset 0) on the
+ * store's file system is linked there instead of copied (no byte written
+ * twice; never done for a file that has a name). uri must be
  * a valid spec uri not starting with '.' (dot-names are the store's temp
  * files, never listed), 13900020 otherwise; bundle a valid bundle name. A full
  * disk is 13900025 and leaves no file under the final name. The caller keeps

@@ -1,5 +1,6 @@
 /* Tests of errors.c (the one errno mapping) and fsutil.c (atomic writes, copies, rm -rf). */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -180,6 +181,70 @@ START_TEST(mkdir_p_over_a_file_fails)
 }
 END_TEST
 
+/* fsu_link_fd_atomic names an anonymous file without copying it, and never
+ * links a file that has a name (an application's live file). */
+START_TEST(link_fd_atomic_names_only_anonymous_files)
+{
+	char *d = make_tmpdir();
+	ohb_error_t err;
+	int fd = -1;
+	ck_assert_int_eq(fsu_anon_fd(d, "tar bytes", 9, &fd, &err), 0);
+	bool linked = false;
+	uint64_t size = 0;
+	ck_assert_int_eq(fsu_link_fd_atomic(fd, d, "part.0.tar", 0600, &linked, &size, &err), 0);
+	ck_assert(linked);
+	ck_assert_uint_eq(size, 9);
+	struct stat fst, pst;
+	ck_assert_int_eq(fstat(fd, &fst), 0);
+	ck_assert_int_eq(fst.st_nlink, 1);
+	char *p = fsu_join(d, "part.0.tar");
+	ck_assert_int_eq(stat(p, &pst), 0);
+	ck_assert_uint_eq(pst.st_ino, fst.st_ino);   /* the same file: nothing was copied */
+	ck_assert_int_eq(pst.st_mode & 07777, 0600);
+	char *text = NULL;
+	ck_assert_int_eq(fsu_read_file(p, 100, &text, NULL, &err), 0);
+	ck_assert_str_eq(text, "tar bytes");
+	free(text);
+	close(fd);
+
+	/* A named file: not linked, nothing written. */
+	ck_assert_int_eq(fsu_write_atomic(d, "live.db", "app data", 8, 0600, &err), 0);
+	char *live = fsu_join(d, "live.db");
+	fd = open(live, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	linked = true;
+	ck_assert_int_eq(fsu_link_fd_atomic(fd, d, "copy.db", 0600, &linked, NULL, &err), 0);
+	ck_assert(!linked);
+	char *copy = fsu_join(d, "copy.db");
+	ck_assert_int_ne(access(copy, F_OK), 0);
+	close(fd);
+
+	/* Anonymous, but not at offset 0, or not with the mode asked for: copied instead. */
+	ck_assert_int_eq(fsu_anon_fd(d, "0123456789", 10, &fd, &err), 0);
+	ck_assert_int_eq(lseek(fd, 4, SEEK_SET), 4);
+	ck_assert_int_eq(fsu_link_fd_atomic(fd, d, "tail", 0600, &linked, NULL, &err), 0);
+	ck_assert(!linked);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	ck_assert_int_eq(fsu_link_fd_atomic(fd, d, "mode", 0644, &linked, NULL, &err), 0);
+	ck_assert(!linked);
+	close(fd);
+
+	/* No temp names left behind. */
+	int n = 0;
+	DIR *dir = opendir(d);
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(dir);
+	ck_assert_int_eq(n, 2);   /* part.0.tar, live.db */
+	free(p);
+	free(live);
+	free(copy);
+	fsu_rm_rf(d, NULL);
+	free(d);
+}
+END_TEST
+
 Suite *fsutil_suite(void)
 {
 	Suite *s = suite_create("fsutil");
@@ -193,6 +258,7 @@ Suite *fsutil_suite(void)
 	tcase_add_test(tc, rm_rf_does_not_follow_symlinks);
 	tcase_add_test(tc, uri_rule);
 	tcase_add_test(tc, mkdir_p_over_a_file_fails);
+	tcase_add_test(tc, link_fd_atomic_names_only_anonymous_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

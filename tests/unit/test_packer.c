@@ -675,6 +675,72 @@ START_TEST(big_file_names)
 }
 END_TEST
 
+/* With several cores pack_bundle reads ahead on helper threads, in chunks of
+ * files (packer.c). The result must be exactly the serial loop's: every file
+ * in list order with its content, a file too big for a chunk's buffer
+ * streamed, a big file raw, a file gone since the scan reported in its place. */
+START_TEST(read_ahead_packs_many_files_in_list_order)
+{
+	fixture_t f;
+	fixture_init(&f);
+	char rel[128], text[64];
+	for (int i = 0; i < 300; i++) {
+		snprintf(rel, sizeof rel, FILES "/d%02d/f%03d", i % 10, i);
+		snprintf(text, sizeof text, "file number %d", i);
+		put_file(f.sandbox, rel, text);
+	}
+	put_pattern(f.sandbox, FILES "/d03/medium", 700u * 1024); /* more than a chunk's buffer holds */
+	put_pattern(f.sandbox, FILES "/d04/huge", PACK_BIG_FILE_THRESHOLD + 1);
+	scan_list_t l;
+	scan(&f, &l);
+	char gone[512];
+	snprintf(gone, sizeof gone, "%s/" FILES "/d05/f005", f.sandbox);
+	ck_assert_int_eq(unlink(gone), 0);
+	manage_list_t m;
+	pack_result_t res;
+	ohb_error_t err;
+	ck_assert_int_eq(run_pack(&f, &l, &m, &res, &err), 0);
+	ck_assert_uint_eq(res.files_ok, 301);
+	ck_assert_uint_eq(res.files_failed, 1);
+	ck_assert_uint_eq(f.n_err, 1);
+	ck_assert_str_eq(f.err_path[0], "/" FILES "/d05/f005");
+	ck_assert_int_eq(f.err_errno[0], ENOENT);
+	ck_assert_uint_eq(f.n_emit, 2);
+	char huge_name[64];
+	pack_big_file_name("/" FILES "/d04/huge", 0, huge_name, sizeof huge_name);
+	ck_assert_str_eq(f.names[0], huge_name);
+	ck_assert_uint_eq(f.emitted_size[0], PACK_BIG_FILE_THRESHOLD + 1);
+	ck_assert_str_eq(f.names[1], "part.0.tar");
+
+	static tar_entry_t te[400];
+	size_t n = read_tar(&f, "part.0.tar", te, 400);
+	size_t k = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		const char *p = l.v[i].path;
+		if (strcmp(p, "/" FILES "/d05/f005") == 0 || strcmp(p, "/" FILES "/d04/huge") == 0)
+			continue;
+		ck_assert_uint_lt(k, n);
+		ck_assert_str_eq(te[k].path, p);
+		k++;
+	}
+	ck_assert_uint_eq(k, n);
+	const tar_entry_t *t = tar_find(te, n, "/" FILES "/d07/f117");
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(t->data, "file number 117");
+	t = tar_find(te, n, "/" FILES "/d03/medium");
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(t->size, 700 * 1024);
+	/* every byte, checked by GNU tar against the sandbox */
+	ck_assert_int_eq(run_shell("cd '%s' && mkdir x && tar -xf part.0.tar -C x 2>/dev/null && "
+	                           "diff -r --exclude=huge x/" FILES " '%s/" FILES "' >/dev/null",
+	                           f.out, f.sandbox),
+	                 0);
+	manage_list_free(&m);
+	scan_list_free(&l);
+	fixture_done(&f);
+}
+END_TEST
+
 extern Suite *packer_suite(void);
 
 /* one line: the Makefile finds suites with ^Suite \*x_suite(void) */
@@ -697,6 +763,7 @@ Suite *packer_suite(void)
 	tcase_add_test(tc, missing_temp_dir_is_13500006);
 	tcase_add_test(tc, empty_list_sends_nothing);
 	tcase_add_test(tc, big_file_names);
+	tcase_add_test(tc, read_ahead_packs_many_files_in_list_order);
 	suite_add_tcase(s, tc);
 	return s;
 }

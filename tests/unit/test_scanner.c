@@ -438,6 +438,57 @@ START_TEST(cancel_returns_an_empty_list)
 }
 END_TEST
 
+/* With several cores helper walkers take directories from the walk
+ * (scanner.c). Every entry must still be listed once, sorted, with the same
+ * totals as a size scan; the cancel poll still runs once per directory and
+ * never again once it said stop. */
+static bool
+cancel_at_fortieth(void *ctx)
+{
+	int *polls = ctx;
+	return ++*polls >= 40;
+}
+
+START_TEST(parallel_walk_lists_every_entry_once)
+{
+	static const char *const inc[] = {FILES "/"};
+	fixture_t f;
+	fixture_init(&f, inc, 1, NULL, 0);
+	char rel[256], text[64];
+	uint64_t bytes = 0;
+	for (int d = 0; d < 40; d++)
+		for (int s = 0; s < 5; s++)
+			for (int i = 0; i < 4; i++) {
+				snprintf(rel, sizeof rel, FILES "/d%02d/s%d/f%d", d, s, i);
+				int len = snprintf(text, sizeof text, "%*d", 1 + (d * 20 + s * 4 + i) % 37, i);
+				put_file(f.sandbox, rel, text);
+				bytes += (uint64_t)len;
+			}
+	int polls = 0;
+	scan_list_t l;
+	ck_assert_int_eq(scan_bundle(&f.b, count_dirs, &polls, &l, NULL), 0);
+	/* "/", data, storage, el2, base (on the way), files, 40 d, 200 s */
+	ck_assert_int_eq(polls, 6 + 40 + 200);
+	/* data/ storage/ el2/ base/ files/ + 40 + 200 directories + 800 files */
+	ck_assert_uint_eq(l.n, 5 + 40 + 200 + 800);
+	assert_sorted(&l);
+	ck_assert_uint_eq(l.total_files, 800);
+	ck_assert_uint_eq(l.total_bytes, bytes);
+	ck_assert_ptr_nonnull(find(&l, "/" FILES "/d39/s4/f3"));
+	uint64_t size = 0, inc_size = 0;
+	ck_assert_int_eq(scan_bundle_size(&f.b, 0, &size, &inc_size, NULL), 0);
+	ck_assert_uint_eq(size, bytes);
+	scan_list_free(&l);
+
+	polls = 0;
+	ck_assert_int_eq(scan_bundle(&f.b, cancel_at_fortieth, &polls, &l, NULL), 0);
+	ck_assert_int_eq(polls, 40);
+	ck_assert_uint_eq(l.n, 0);
+	scan_list_free(&l);
+	fixture_done(&f);
+}
+END_TEST
+
 extern Suite *scanner_suite(void);
 
 /* one line: the Makefile finds suites with ^Suite \*x_suite(void) */
@@ -457,6 +508,7 @@ Suite *scanner_suite(void)
 	tcase_add_test(tc, missing_mount_is_empty_not_an_error);
 	tcase_add_test(tc, size_scan_matches_full_scan);
 	tcase_add_test(tc, cancel_returns_an_empty_list);
+	tcase_add_test(tc, parallel_walk_lists_every_entry_once);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -799,6 +799,106 @@ START_TEST(restore_across_file_systems)
 }
 END_TEST
 
+/* ---- unpacking on several cores, moving whole directories ------------------------------ */
+
+/* Writer threads create and write the files (unpacker.c); whatever conflicts
+ * with something staged before is staged by the reader after them. A tar that
+ * holds a path twice, a file where a later entry needs a directory and a
+ * directory that a later file replaces must still restore the later entry,
+ * among hundreds of ordinary files. */
+START_TEST(parallel_unpack_keeps_the_later_entry)
+{
+	fixture_t f;
+	fx_init(&f, false);
+	ck_assert_int_eq(sh("cd '%s' && mkdir -p " FILES "/many " FILES "/r && "
+	    "for i in $(seq 1 300); do echo \"many $i\" > " FILES "/many/f$i; done && "
+	    "echo first > " FILES "/dup && echo p-file > " FILES "/p && echo in-r > " FILES "/r/s && "
+	    "bsdtar --format ustar -cf ../t.tar data && mkdir -p ../src2/" FILES "/p && cd ../src2 && "
+	    "echo second > " FILES "/dup && echo q-under-p > " FILES "/p/q && echo r-file > " FILES "/r && "
+	    "bsdtar --format ustar -rf ../t.tar data", f.src), 0);
+	ohb_error_t err = { 0 };
+	ck_assert_msg(restore_tar(&f, "t.tar", NULL, &err) == 0, "%s", err.message);
+	char *t = slurp(f.sandbox, FILES "/dup");
+	ck_assert_str_eq(t, "second\n");
+	free(t);
+	t = slurp(f.sandbox, FILES "/p/q");
+	ck_assert_str_eq(t, "q-under-p\n");
+	free(t);
+	t = slurp(f.sandbox, FILES "/r");
+	ck_assert_str_eq(t, "r-file\n");
+	free(t);
+	struct stat sb;
+	stat_of(f.sandbox, FILES "/p", &sb);
+	ck_assert(S_ISDIR(sb.st_mode));
+	for (int i = 1; i <= 300; i += 37) {
+		char rel[128], want[32];
+		snprintf(rel, sizeof rel, FILES "/many/f%d", i);
+		snprintf(want, sizeof want, "many %d\n", i);
+		t = slurp(f.sandbox, rel);
+		ck_assert_str_eq(t, want);
+		free(t);
+	}
+	ck_assert_int_eq(sh("test $(ls '%s/" FILES "/many' | wc -l) = 300", f.sandbox), 0);
+	ck_assert(!stage_left(&f));
+	fx_free(&f);
+}
+END_TEST
+
+/* Onto an empty bundle the commit moves whole directories from the stage
+ * (applier.c); the result is the same tree, modes and mtimes included. */
+START_TEST(restore_onto_an_empty_bundle_recreates_the_tree)
+{
+	fixture_t f;
+	fx_init(&f, true);
+	ck_assert_int_eq(sh("cd '%s' && mkdir -p " FILES "/a/b/c " FILES "/e && echo 1 > " FILES "/a/one && "
+	    "echo 2 > " FILES "/a/b/two && echo 3 > " FILES "/a/b/c/three && chmod 640 " FILES "/a/b/two && "
+	    "chmod 750 " FILES "/a/b && find data -exec touch -d @1500000000 {} + && "
+	    "bsdtar --format ustar -cf ../t.tar data", f.src), 0);
+	ohb_error_t err = { 0 };
+	ck_assert_msg(restore_tar(&f, "t.tar", NULL, &err) == 0, "%s", err.message);
+	char *src = fsu_join(f.src, FILES);
+	char *want = snapshot(src);
+	char *got = snapshot(f.mount.dir);
+	ck_assert_str_eq(got, want);
+	ck_assert(!stage_left(&f));
+	free(src);
+	free(want);
+	free(got);
+	fx_free(&f);
+}
+END_TEST
+
+/* A directory that holds another mount's directory is never moved whole: the
+ * files below that mount go to the mount's own directory. */
+START_TEST(a_directory_holding_a_mount_is_not_moved_whole)
+{
+	fixture_t f;
+	fx_init(&f, false);
+	/* longest prefix first, as the registry keeps them */
+	reg_mount_t mounts[2] = { { "/" FILES, NULL }, f.mount };
+	mounts[0].dir = fsu_join(f.root, "elsewhere");
+	ck_assert_int_eq(fsu_mkdir_p(mounts[0].dir, 0755, NULL), 0);
+	f.b.mounts = mounts;
+	f.b.n_mounts = 2;
+	ck_assert_int_eq(sh("cd '%s' && mkdir -p " FILES " data/other && echo x > " FILES "/x && "
+	    "echo y > data/other/y && bsdtar --format ustar -cf ../t.tar data", f.src), 0);
+	ohb_error_t err = { 0 };
+	ck_assert_msg(restore_tar(&f, "t.tar", NULL, &err) == 0, "%s", err.message);
+	char *t = slurp(mounts[0].dir, "x");
+	ck_assert_str_eq(t, "x\n");
+	free(t);
+	t = slurp(f.sandbox, "data/other/y");
+	ck_assert_str_eq(t, "y\n");
+	free(t);
+	ck_assert(!exists(f.sandbox, FILES "/x"));
+	ck_assert(!stage_left(&f));
+	f.b.mounts = &f.mount;
+	f.b.n_mounts = 1;
+	free(mounts[0].dir);
+	fx_free(&f);
+}
+END_TEST
+
 Suite *stage_suite(void)
 {
 	Suite *s = suite_create("stage");
@@ -824,6 +924,9 @@ Suite *stage_suite(void)
 	tcase_add_test(tc, stage_without_journal_is_discarded);
 	tcase_add_test(tc, open_finishes_an_unfinished_commit_first);
 	tcase_add_test(tc, restore_across_file_systems);
+	tcase_add_test(tc, parallel_unpack_keeps_the_later_entry);
+	tcase_add_test(tc, restore_onto_an_empty_bundle_recreates_the_tree);
+	tcase_add_test(tc, a_directory_holding_a_mount_is_not_moved_whole);
 	suite_add_tcase(s, tc);
 	return s;
 }

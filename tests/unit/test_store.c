@@ -552,6 +552,69 @@ START_TEST(full_disk_gives_13900025_and_no_final_file)
 }
 END_TEST
 
+/* A file the service hands over anonymously (O_TMPFILE) is linked into the
+ * set, not written again; a file with a name (a big file is the application's
+ * own) is copied, so later edits of it never reach the backup. */
+START_TEST(put_file_links_anonymous_files_and_copies_named_ones)
+{
+	char *d = make_tmpdir();
+	char *store_dir = fsu_join(d, "store");
+	ohb_error_t err;
+	store_t *st = NULL;
+	ck_assert_int_eq(store_open(store_dir, &st, &err), 0);
+	store_writer_t *w = NULL;
+	ck_assert_int_eq(store_writer_begin(st, "full", NULL, &w, &err), 0);
+	char *id = strdup(store_writer_id(w));
+
+	int anon = -1;
+	ck_assert_int_eq(fsu_anon_fd(d, "tar", 3, &anon, &err), 0);
+	struct stat ast;
+	ck_assert_int_eq(fstat(anon, &ast), 0);
+	uint64_t bytes = 0;
+	ck_assert_int_eq(store_writer_put_file(w, "com.example.a", "part.0.tar", anon, &bytes, &err), 0);
+	ck_assert_uint_eq(bytes, 3);
+	close(anon);
+
+	ck_assert_int_eq(fsu_write_atomic(d, "live.db", "v1", 2, 0600, &err), 0);
+	char *live = fsu_join(d, "live.db");
+	int named = open(live, O_RDONLY);
+	ck_assert_int_ge(named, 0);
+	struct stat nst;
+	ck_assert_int_eq(fstat(named, &nst), 0);
+	ck_assert_int_eq(store_writer_put_file(w, "com.example.a", "0123456789abcdef.db", named, &bytes, &err), 0);
+	ck_assert_uint_eq(bytes, 2);
+	close(named);
+	ck_assert_int_eq(store_writer_set_result(w, "com.example.a", 0, "", 5, 2, &err), 0);
+	ck_assert_int_eq(store_writer_finish(w, "OpenHarmony-5.0.0", "default", &err), 0);
+
+	char *tar = fsu_printf("%s/%s/com.example.a/part.0.tar", store_dir, id);
+	char *db = fsu_printf("%s/%s/com.example.a/0123456789abcdef.db", store_dir, id);
+	struct stat tst, dst;
+	ck_assert_int_eq(stat(tar, &tst), 0);
+	ck_assert_int_eq(stat(db, &dst), 0);
+	ck_assert_uint_eq(tst.st_ino, ast.st_ino);   /* linked */
+	ck_assert_uint_ne(dst.st_ino, nst.st_ino);   /* copied */
+	ck_assert_int_eq(tst.st_mode & 07777, 0600);
+	/* The application edits its file: the backup keeps what it had. */
+	int fd = open(live, O_WRONLY | O_TRUNC);
+	ck_assert_int_eq(write(fd, "v2 changed", 10), 10);
+	close(fd);
+	char *text = read_store_file(st, id, "com.example.a", "0123456789abcdef.db");
+	ck_assert_str_eq(text, "v1");
+	free(text);
+	text = read_store_file(st, id, "com.example.a", "part.0.tar");
+	ck_assert_str_eq(text, "tar");
+	free(text);
+	free(tar);
+	free(db);
+	free(live);
+	free(id);
+	free(store_dir);
+	store_close(st);
+	remove_tmpdir(d);
+}
+END_TEST
+
 START_TEST(remove_interrupted_rules)
 {
 	char *d = make_tmpdir();
@@ -610,6 +673,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, listing_works_on_a_read_only_store);
 	tcase_add_test(tc, full_disk_gives_13900025_and_no_final_file);
 	tcase_add_test(tc, remove_interrupted_rules);
+	tcase_add_test(tc, put_file_links_anonymous_files_and_copies_named_ones);
 	suite_add_tcase(s, tc);
 	return s;
 }
