@@ -134,6 +134,17 @@ find_ev(recorder_t *r, const char *prefix)
 }
 
 static int
+count_ev(recorder_t *r, const char *prefix)
+{
+	int n = 0;
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < r->n; i++)
+		n += strncmp(r->ev[i], prefix, strlen(prefix)) == 0;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+static int
 last_ev(recorder_t *r, const char *prefix)
 {
 	int last = -1;
@@ -352,13 +363,17 @@ START_TEST(restore_round_trip_through_the_api)
 	char *bdir = fsu_join(saved, "com.test.app");
 	DIR *d = opendir(bdir);
 	struct dirent *de;
+	int asked = 0;
 	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
+		if (de->d_name[0] != '.') {
 			ck_assert_int_eq(ohb_session_get_file_handle(s, "com.test.app", de->d_name, &err), 0);
+			asked++;
+		}
 	closedir(d);
-	/* the fds are answered in order: wait for them before publishing */
-	for (int i = 0; i < 200 && find_ev(&r, "file com.test.app manage.json") < 0; i++)
+	/* every file must be written before publishing: wait until each was answered */
+	for (int i = 0; i < 1000 && count_ev(&r, "file com.test.app ") < asked; i++)
 		usleep(10000);
+	ck_assert_int_eq(count_ev(&r, "file com.test.app "), asked);
 	ck_assert_int_eq(ohb_session_publish_file(s, "com.test.app", "", &err), 0);
 	ck_assert(ohb_session_wait(s, 60000));
 	ck_assert_int_ge(find_ev(&r, "end com.test.app 0"), 0);
