@@ -515,6 +515,10 @@ ohb_session_get_backup_data_size(ohb_session_t *s, bool precise, const ohb_incre
 		s->scan.list[i].last_incremental_time = list[i].last_incremental_time;
 		s->scan.n++;
 	}
+	/* A report that goes out before the thread names its first bundle must not
+	 * say "scanning":"" (that means the last report). */
+	free(s->scan.scanning);
+	s->scan.scanning = strdup(list[0].bundle_name);
 	s->scan.precise = precise;
 	s->scan.interval_ms = report_interval_ms > 0 ? report_interval_ms : 5000;
 	s->scan.next_report_ms = fsu_mono_ms() + s->scan.interval_ms;
