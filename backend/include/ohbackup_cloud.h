@@ -1,24 +1,35 @@
 /*
  * ohbackup_cloud.h — the device-cloud sync of @ohos.file.cloudSync (spec
- * file.cloudSync.md; REFERENCE.md "cloudSync") in C: GallerySync, Download
- * and getFileSyncState over the media library of a device root.
+ * file.cloudSync.md; REFERENCE.md "cloudSync") in C: GallerySync, FileSync,
+ * Download, CloudFileCache, getFileSyncState and optimize space, over the
+ * media library of a device root and its bundles' cloud folders.
  *
- * The media library is the folder <root>/media. Its files are addressed by
- * uris of the form
- *
- *     file://media/<relative path>        e.g. file://media/Photo/1/IMG_1.jpg
- *
- * (OpenHarmony's media uris); the spec's example spelling with an empty
- * authority, file:///media/Photo/1, is accepted as the same file. Bytes
- * outside [A-Za-z0-9-._~/] may be percent-encoded (%20); a decoded path must
- * not be empty, hold an empty, "." or ".." component, or a NUL. Any other
- * uri (another scheme, another authority, a path outside /media) -> 14000002.
- * In the cloud, the file <root>/media/<rel> is stored as media/<rel>.
+ * A "sync scope" is a local folder kept in step with a folder of the cloud:
+ *   - the gallery: <root>/media <-> cloud media/, files addressed by
+ *         file://media/<relative path>        e.g. file://media/Photo/1/IMG_1.jpg
+ *     (OpenHarmony's media uris; the spec's example spelling with an empty
+ *     authority, file:///media/Photo/1, is accepted as the same file);
+ *   - a bundle's cloud folder (FileSync): the bundle's sandbox folder
+ *     /data/storage/el2/cloud, mapped through its bundle.json mounts (for a
+ *     demo bundle <root>/bundles/<name>/sandbox/data/storage/el2/cloud) <->
+ *     cloud apps/<bundle>/, files addressed by OpenHarmony's application uris
+ *         file://<bundle>/data/storage/el2/cloud/<relative path>.
+ * Bytes outside [A-Za-z0-9-._~/] may be percent-encoded (%20); a decoded path
+ * must not be empty, hold an empty, "." or ".." component, or a NUL. Any other
+ * uri (another scheme, an authority that is neither "media" nor an installed
+ * bundle, a path outside those folders) -> 14000002.
  *
  * Errors are the spec's codes: 401 parameter error (NULL, more than 100 uris
  * in a batch query), 14000002 invalid uri, 13900002 no such file, 22400001
- * cloud not ready (no URL), 22400002 network unavailable, 22400004 the cloud
- * is full, 22400006 the same task is in progress, 13900025 no local space.
+ * cloud not ready (no URL), 22400002 network unavailable, 22400003 battery
+ * too low, 22400004 the cloud is full, 22400006 the same task is in
+ * progress, 13900025 no local space, 13900001 not permitted (dropping a local
+ * copy the cloud does not hold).
+ *
+ * Evicted files: optimize space and cleanCache drop the local copy of a file
+ * the cloud holds and keep its entry in the state store (the "placeholder"):
+ * the file keeps its uri and sync state, a sync does not download it again,
+ * and Download/CloudFileCache.start bring it back.
  *
  * Threads: every function may be called from any thread, including from
  * inside a progress callback. Callbacks are delivered one at a time from a
@@ -28,6 +39,7 @@
 #ifndef OHBACKUP_CLOUD_H
 #define OHBACKUP_CLOUD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -115,6 +127,10 @@ typedef struct ohb_cloud_options {
 	const char *user;        /* NULL or WebDAV credentials */
 	const char *password;
 	uint64_t rate_limit;     /* transfer bandwidth cap in bytes per second, 0 = none */
+	const char *power_supply_dir; /* NULL = /sys/class/power_supply; tests point it at a folder
+	                            shaped like it (BAT0/{type,capacity,status}) to simulate a battery */
+	unsigned storage_free_percent; /* optimizeStorage's goal: free space >= this % of the file
+	                            system holding <root>/media; 0 = 10 */
 } ohb_cloud_options_t;
 
 /* Opens the engine (creates <root>/media and <root>/cloud when missing; does
@@ -161,7 +177,129 @@ int ohb_cloud_get_file_sync_state(ohb_cloud_t *c, const char *uri, ohb_cloud_fil
 int ohb_cloud_get_file_sync_states(ohb_cloud_t *c, const char *const *uris, size_t n,
     ohb_cloud_file_sync_state_t *out, ohb_error_t *err);
 
-/* Ours: waits until no sync run and no download is going and every event has
+/* ---- sync scopes: GallerySync and FileSync ------------------------------------ */
+
+/* A sync scope (above). Owned by the engine, valid until ohb_cloud_close. */
+typedef struct ohb_cloud_sync ohb_cloud_sync_t;
+
+/* The gallery's scope (GallerySync). Never NULL for an open engine. */
+ohb_cloud_sync_t *ohb_cloud_gallery(ohb_cloud_t *c);
+
+/* new FileSync(bundleName): the scope of an installed bundle's cloud folder
+ * (created when missing). The same bundle gives the same scope. 401 for an
+ * invalid name, 13900002 when the bundle is not installed, 13900020 when its
+ * mounts do not hold /data/storage/el2/cloud. */
+int ohb_cloud_file_sync(ohb_cloud_t *c, const char *bundle, ohb_cloud_sync_t **out, ohb_error_t *err);
+
+/* on/off('progress'), start, stop, as GallerySync's above, for any scope.
+ * start checks the battery (power_supply_dir): on battery and not charging,
+ * below 10 % -> 22400003 always, below 15 % -> 22400003 unless `forced`.
+ * A run also ends (DOWNLOAD_FAILED/UPLOAD_FAILED with BATTERY_LEVEL_LOW) when
+ * the level falls below 10 % while it goes. */
+int ohb_cloud_sync_on(ohb_cloud_sync_t *s, ohb_cloud_sync_cb_t cb, void *user, ohb_error_t *err);
+int ohb_cloud_sync_off(ohb_cloud_sync_t *s, ohb_cloud_sync_cb_t cb, ohb_error_t *err);
+int ohb_cloud_sync_start(ohb_cloud_sync_t *s, bool forced, ohb_error_t *err);
+int ohb_cloud_sync_stop(ohb_cloud_sync_t *s, ohb_error_t *err);
+
+/* FileSync.getLastSyncTime: ms since the epoch at which the scope's last run
+ * that COMPLETED ended; 0 when none has. Kept in the scope's state store. */
+int ohb_cloud_sync_last_time(ohb_cloud_sync_t *s, int64_t *ms, ohb_error_t *err);
+
+/* Ours, for front ends: what a scope is doing now. */
+typedef struct ohb_cloud_sync_status {
+	bool running;
+	ohb_cloud_sync_state_t state;   /* of the last SyncProgress (COMPLETED before any run) */
+	int code;                       /* the last run's first error, 0 when none */
+	uint64_t files_done, files_total;   /* of the running stage */
+	uint64_t bytes_done, bytes_total;   /* of the running stage */
+	int64_t last_sync_ms;
+	char current[512];              /* the file being transferred, "" when none */
+	char label[160];                /* "gallery" or the bundle name */
+} ohb_cloud_sync_status_t;
+int ohb_cloud_sync_get_status(ohb_cloud_sync_t *s, ohb_cloud_sync_status_t *out, ohb_error_t *err);
+
+/* Ours, for front ends: every file of a scope, local or evicted, with its
+ * sync state, sorted by path. Local only (no network). */
+typedef struct ohb_cloud_file_info {
+	char *uri;
+	char *path;            /* relative to the scope's folder */
+	uint64_t size;         /* local size; for an evicted file the size it had */
+	int64_t mtime_ms, atime_ms;   /* 0 for an evicted file */
+	bool local;            /* a local copy exists */
+	bool evicted;          /* the local copy was dropped; the cloud holds the file */
+	ohb_cloud_file_sync_state_t state;
+} ohb_cloud_file_info_t;
+int ohb_cloud_list_files(ohb_cloud_sync_t *s, ohb_cloud_file_info_t **out, size_t *n, ohb_error_t *err);
+void ohb_cloud_file_infos_free(ohb_cloud_file_info_t *v, size_t n);
+
+/* Ours: the battery as start() sees it. *percent = -1 when the machine has no
+ * battery (mains only: always allowed). */
+int ohb_cloud_battery(ohb_cloud_t *c, int *percent, bool *charging, ohb_error_t *err);
+
+/* ---- CloudFileCache ----------------------------------------------------------- */
+
+/* on/off('progress') with DownloadProgress events, as Download's. */
+int ohb_cloud_cache_on(ohb_cloud_t *c, ohb_cloud_download_cb_t cb, void *user, ohb_error_t *err);
+int ohb_cloud_cache_off(ohb_cloud_t *c, ohb_cloud_download_cb_t cb, ohb_error_t *err);
+
+/* CloudFileCache.start(uri): as Download.start, but a partial file kept by an
+ * earlier stop(uri, false) is resumed (only when the cloud's version is the
+ * one it was started from; otherwise it starts over). */
+int ohb_cloud_cache_start(ohb_cloud_t *c, const char *uri, ohb_error_t *err);
+
+/* CloudFileCache.stop(uri, needClean): cancels; the partial file is kept for a
+ * later start unless need_clean. 0 also when that uri is not downloading. */
+int ohb_cloud_cache_stop(ohb_cloud_t *c, const char *uri, bool need_clean, ohb_error_t *err);
+
+/* CloudFileCache.cleanCache(uri): drops the local copy (and any partial
+ * download) and keeps the entry, so the file can be downloaded again.
+ * 13900002 for a file the engine does not know; 13900001 when the local copy
+ * has changes the cloud does not hold or the cloud no longer has the file
+ * (nothing is dropped); 22400002 when the cloud cannot be asked. */
+int ohb_cloud_cache_clean(ohb_cloud_t *c, const char *uri, ohb_error_t *err);
+
+/* ---- optimize space (the gallery) --------------------------------------------- */
+
+typedef enum ohb_cloud_optimize_state {
+	OHB_CLOUD_OPT_RUNNING = 0,
+	OHB_CLOUD_OPT_COMPLETED = 1,
+	OHB_CLOUD_OPT_FAILED = 2,
+	OHB_CLOUD_OPT_STOPPED = 3,
+} ohb_cloud_optimize_state_t;
+
+/* OptimizeSpaceProgress; freed/total and code/message are ours. */
+typedef struct ohb_cloud_optimize_progress {
+	ohb_cloud_optimize_state_t state;
+	int progress;                 /* 0..100: freed * 100 / totalSize */
+	uint64_t freed, total;        /* bytes */
+	uint64_t files;               /* files evicted so far */
+	int code;                     /* FAILED: the spec code */
+	const char *message;
+} ohb_cloud_optimize_progress_t;
+typedef void (*ohb_cloud_optimize_cb_t)(void *user, const ohb_cloud_optimize_progress_t *pg);
+
+/* startOptimizeSpace({totalSize, agingDays}, callback): on the engine's
+ * optimize thread, evicts gallery files that the cloud holds (checked with the
+ * cloud just before each eviction), unchanged since their last sync and not
+ * accessed (atime) for aging_days, oldest access first, until total_size
+ * bytes are freed. Events: RUNNING with the percentage, then COMPLETED (at
+ * 100, or when the candidates run out), FAILED or STOPPED. A file not yet
+ * uploaded is never evicted. cb NULL or total_size 0 -> 401; while one runs
+ * -> 22400006. */
+int ohb_cloud_optimize_start(ohb_cloud_t *c, uint64_t total_size, uint32_t aging_days, ohb_cloud_optimize_cb_t cb,
+    void *user, ohb_error_t *err);
+
+/* stopOptimizeSpace(): the run ends STOPPED; returns once it has. */
+int ohb_cloud_optimize_stop(ohb_cloud_t *c, ohb_error_t *err);
+
+/* optimizeStorage(): the same policy with 30 aging days, synchronously, until
+ * the free space of the media folder's file system reaches
+ * storage_free_percent (nothing to do when it already has). 22400006 while an
+ * optimize space run goes. */
+int ohb_cloud_optimize_storage(ohb_cloud_t *c, ohb_error_t *err);
+
+/* Ours: waits until no sync run (of any scope), no download or cache download
+ * and no optimize run is going and every event has
  * been delivered; 0, or 13500003 (timed out) after timeout_ms (< 0: forever).
  * Must not be called from a callback. */
 int ohb_cloud_wait_idle(ohb_cloud_t *c, int timeout_ms, ohb_error_t *err);
@@ -172,5 +310,6 @@ const char *ohb_cloud_error_type_name(ohb_cloud_error_type_t e);
 const char *ohb_cloud_download_state_name(ohb_cloud_download_state_t s);
 const char *ohb_cloud_download_error_name(ohb_cloud_download_error_t e);
 const char *ohb_cloud_file_sync_state_name(ohb_cloud_file_sync_state_t s);
+const char *ohb_cloud_optimize_state_name(ohb_cloud_optimize_state_t s);
 
 #endif
