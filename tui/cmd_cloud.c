@@ -3,9 +3,8 @@
  * device-cloud sync of the media library (<root>/media) from the command
  * line, over the public API of ohbackup_cloud.h (docs/CLOUD.md).
  *
- * The cloud URL comes from --url, else $OHBACKUP_CLOUD_URL, else "url" in
- * <root>/cloud/config.json ({"url":…, "user":…, "password":…}; user and
- * password also from $OHBACKUP_CLOUD_USER / $OHBACKUP_CLOUD_PASSWORD).
+ * The cloud settings are found by cli_cloud.h (--url, the environment,
+ * <root>/cloud/config.json).
  * With --json every progress event is one line:
  *   {"event":"sync","state":"COMPLETED","stateCode":4,"error":"NO_ERROR","errorCode":0,"code":0,"message":""}
  *   {"event":"download","uri":…,"state":"RUNNING","stateCode":0,"processed":N,"size":N,"error":"NO_ERROR","errorCode":0}
@@ -19,10 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "fsutil.h"
-#include "ohbackup_cloud.h"
-
-#define MAX_CONFIG_BYTES (64u * 1024u)
+#include "cli_cloud.h"
 
 typedef struct cloud_cli {
 	const cli_ctx_t *ctx;
@@ -93,34 +89,6 @@ on_download(void *user, const ohb_cloud_download_progress_t *pg)
 	}
 }
 
-/* The cloud settings: --url, the environment, then <root>/cloud/config.json.
- * *cfg keeps the parsed config's strings alive (freed by the caller). */
-static void
-find_settings(const cli_ctx_t *ctx, const char *url_opt, const char **url, const char **user, const char **password,
-    cJSON **cfg)
-{
-	*cfg = NULL;
-	*url = url_opt;
-	*user = getenv("OHBACKUP_CLOUD_USER");
-	*password = getenv("OHBACKUP_CLOUD_PASSWORD");
-	if (!*url && getenv("OHBACKUP_CLOUD_URL") && *getenv("OHBACKUP_CLOUD_URL"))
-		*url = getenv("OHBACKUP_CLOUD_URL");
-	char *path = fsu_printf("%s/cloud/config.json", ctx->root);
-	char *text = NULL;
-	size_t len = 0;
-	if (path && fsu_read_file(path, MAX_CONFIG_BYTES, &text, &len, NULL) == 0)
-		*cfg = cJSON_Parse(text);
-	free(text);
-	free(path);
-	const cJSON *v;
-	if (!*url && (v = cJSON_GetObjectItemCaseSensitive(*cfg, "url")) && cJSON_IsString(v))
-		*url = v->valuestring;
-	if (!*user && (v = cJSON_GetObjectItemCaseSensitive(*cfg, "user")) && cJSON_IsString(v))
-		*user = v->valuestring;
-	if (!*password && (v = cJSON_GetObjectItemCaseSensitive(*cfg, "password")) && cJSON_IsString(v))
-		*password = v->valuestring;
-}
-
 static int
 print_states(const cli_ctx_t *ctx, ohb_cloud_t *c, char **uris, int n)
 {
@@ -177,14 +145,9 @@ cmd_cloud(cli_ctx_t *ctx, int argc, char **argv)
 		free(args);
 		return rc;
 	}
-	const char *url, *user, *password;
-	cJSON *cfg;
-	find_settings(ctx, url_opt, &url, &user, &password, &cfg);
-	ohb_cloud_options_t o = {ctx->root, url, user, password, 0};
 	ohb_cloud_t *c = NULL;
 	ohb_error_t err;
-	if (ohb_cloud_open(&o, &c, &err) != 0) {
-		cJSON_Delete(cfg);
+	if (cli_cloud_open(ctx, url_opt, &c, &err) != 0) {
 		free(args);
 		return cli_fail(ctx, &err);
 	}
@@ -207,7 +170,6 @@ cmd_cloud(cli_ctx_t *ctx, int argc, char **argv)
 			rc = cc.last_download == OHB_CLOUD_DL_COMPLETED ? CLI_OK : CLI_FAILED;
 	}
 	ohb_cloud_close(c);
-	cJSON_Delete(cfg);
 	free(args);
 	return rc;
 }
