@@ -20,6 +20,10 @@
  * exit (atexit too); a crash (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) runs a
  * tiny async-signal-safe handler that writes the terminal reset sequence and
  * restores the saved tty modes before the default action.
+ *
+ * The cloud engine (console_cloud.c) is opened when the Cloud screen is first
+ * entered and closed on the way out, which stops a sync, download or
+ * optimize run still going. Its runs keep the once-a-second tick too.
  */
 #include "console.h"
 
@@ -331,6 +335,10 @@ job_apply_event(console_t *c, cev_t *ev)
 		take_load(c, ev->ptr);
 		return;
 	}
+	if (ev->kind == CEV_CLOUD_SYNC || ev->kind == CEV_CLOUD_DOWNLOAD || ev->kind == CEV_CLOUD_OPTIMIZE) {
+		cloud_apply_event(c, ev);   /* the cloud engine's, not a session's */
+		return;
+	}
 	if (ev->job != c->job_seq)
 		return;   /* from a session already gone */
 	if (ev->kind == CEV_SIZE) {
@@ -522,6 +530,7 @@ screen_of(screen_id_t id)
 		[SCR_SETS] = &screen_sets,
 		[SCR_SET_BUNDLES] = &screen_set_bundles,
 		[SCR_SETTINGS] = &screen_settings,
+		[SCR_CLOUD] = &screen_cloud,
 		[SCR_HELP] = &screen_help,
 	};
 	return all[id];
@@ -600,7 +609,7 @@ handle_key(console_t *c, int ch)
 			console_request_quit(c);
 		return;
 	}
-	bool text_entry = (c->screen == SCR_PICKER && c->filtering) || c->editing_target;
+	bool text_entry = (c->screen == SCR_PICKER && c->filtering) || c->editing_target || cloud_text_entry(c);
 	if (!text_entry) {
 		if (ch == KEY_F(1) || ch == '?') {
 			if (c->screen != SCR_HELP) {
@@ -754,8 +763,10 @@ console_main(cli_ctx_t *ctx, const char *theme)
 			wf_coalesce_drawn(&c->redraw, fsu_mono_ms());
 			continue;
 		}
-		/* a running session: tick once a second for elapsed time and ETA */
-		if ((c->run_active || c->scan_running || c->loading) && (timeout < 0 || timeout > 1000))
+		/* a running session or cloud run: tick once a second for elapsed time,
+		 * ETA and the cloud stage's counters (polled only then) */
+		bool cloud = cloud_busy(c);
+		if ((c->run_active || c->scan_running || c->loading || cloud) && (timeout < 0 || timeout > 1000))
 			timeout = 1000;
 		struct pollfd fds[3] = {
 			{ c->wake_rd, POLLIN, 0 },
@@ -767,6 +778,8 @@ console_main(cli_ctx_t *ctx, const char *theme)
 			break;
 		if (n == 0 && (c->run_active || c->scan_running || c->loading))
 			wf_coalesce_mark(&c->redraw);
+		if (cloud)
+			cloud_tick(c);   /* itself at most once a second */
 		if (fds[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(c->sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
@@ -796,6 +809,8 @@ console_main(cli_ctx_t *ctx, const char *theme)
 		c->loader_joinable = false;
 		drain_events(c);
 	}
+	/* the cloud engine last: its close stops a sync (STOPPED) or download (partial file removed) */
+	cloud_close(c);
 	if (!isendwin())
 		endwin();
 	int rc = CLI_OK;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cli.h"
+#include "console_cloud.h"
 #include "console_evq.h"
 #include "theme.h"
 #include "widget_fmt.h"
@@ -40,6 +41,7 @@ typedef enum {
 	SCR_SETS,
 	SCR_SET_BUNDLES,
 	SCR_SETTINGS,
+	SCR_CLOUD,
 	SCR_HELP,
 	SCR_COUNT
 } screen_id_t;
@@ -56,7 +58,7 @@ typedef struct screen {
 } screen_t;
 
 extern const screen_t screen_home, screen_picker, screen_scan, screen_run, screen_results, screen_log,
-    screen_sets, screen_set_bundles, screen_settings, screen_help;
+    screen_sets, screen_set_bundles, screen_settings, screen_cloud, screen_help;
 
 typedef enum { RS_WAITING, RS_RUNNING, RS_DONE, RS_FAILED, RS_CANCELLED } run_state_t;
 typedef enum { JOB_NONE, JOB_BACKUP, JOB_INCREMENTAL, JOB_RESTORE, JOB_SCAN } job_kind_t;
@@ -173,6 +175,8 @@ struct console {
 	size_t set_cursor;
 	int default_rate;          /* fds per second for new runs, 0 = service default */
 	int redraw_ms;
+	/* cloud (console_cloud.c, screen_cloud.c) */
+	cloud_ui_t cloud;
 };
 
 /* ---- console.c ---- */

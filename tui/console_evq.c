@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 void
@@ -40,11 +41,51 @@ cevq_destroy(cev_queue_t *q)
 	pthread_mutex_destroy(&q->lock);
 }
 
+static bool
+same_text(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* A RUNNING download or optimize event replaces the newest waiting event of
+ * its stream (same kind, same uri) when that one is RUNNING too; never one
+ * that follows a final event of the stream. Called with the lock held. */
+static bool
+coalesce_cloud(cev_queue_t *q, cev_t *ev)
+{
+	if ((ev->kind != CEV_CLOUD_DOWNLOAD && ev->kind != CEV_CLOUD_OPTIMIZE) || ev->v[0] != 0 /* RUNNING */)
+		return false;
+	for (size_t i = q->n; i-- > 0;) {
+		cev_t *o = &q->v[i];
+		if (o->kind != ev->kind || (ev->kind == CEV_CLOUD_DOWNLOAD && !same_text(o->text, ev->text)))
+			continue;
+		if (o->v[0] != 0)
+			return false;
+		for (int k = 0; k < 4; k++)
+			o->v[k] = ev->v[k];
+		o->bundle = ev->bundle;
+		o->code = ev->code;
+		if (ev->kind == CEV_CLOUD_OPTIMIZE) {
+			free(o->text);
+			o->text = ev->text;
+			ev->text = NULL;
+		}
+		cev_free(ev);
+		return true;
+	}
+	return false;
+}
+
 void
 cevq_push(cev_queue_t *q, cev_t ev)
 {
 	pthread_mutex_lock(&q->lock);
 	q->pushed++;
+	if (coalesce_cloud(q, &ev)) {
+		q->coalesced++;
+		pthread_mutex_unlock(&q->lock);
+		return;
+	}
 	/* Coalesce: a progress event without an error replaces the waiting one of its bundle. */
 	if (ev.kind == CEV_PROCESS && !ev.text) {
 		for (size_t i = q->n; i-- > 0;) {

@@ -4,7 +4,10 @@
  * curses); the first push after a drain writes one byte to a self-pipe that
  * the main loop poll()s. Progress events of one bundle are coalesced: a new
  * onProcess replaces the one still waiting, so a flood of progress costs one
- * event per redraw, never one redraw per event.
+ * event per redraw, never one redraw per event. The cloud engine's running
+ * download and optimize-space events are coalesced the same way (the newest
+ * RUNNING replaces a RUNNING of the same stream still waiting), never its
+ * final ones.
  *
  * Thread: push from any thread; drain from the main thread. No curses here.
  */
@@ -26,6 +29,12 @@ typedef enum {
 	CEV_SIZE,        /* text = onBackupSizeReport */
 	CEV_DIED,        /* the service died */
 	CEV_LOADED,      /* ptr = a console_load_t from the loader thread */
+	/* the cloud engine (console_cloud.c), job 0: */
+	CEV_CLOUD_SYNC,      /* bundle = scope index, code = SyncProgress code, v[0] = state,
+	                        v[1] = ErrorType, text = its message or NULL */
+	CEV_CLOUD_DOWNLOAD,  /* v = state, processed, size, DownloadErrorType; text = uri */
+	CEV_CLOUD_OPTIMIZE,  /* v[0] = state, v[1] = freed, v[2] = total, v[3] = files,
+	                        bundle = progress (0..100), code, text = message or NULL */
 	CEV_COUNT
 } cev_kind_t;
 

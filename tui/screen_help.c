@@ -22,8 +22,17 @@ static const screen_t *
 from_screen(const console_t *c)
 {
 	static const screen_t *const all[SCR_COUNT] = {
-		&screen_home, &screen_picker, &screen_scan, &screen_run, &screen_results, &screen_log, &screen_sets,
-		&screen_set_bundles, &screen_settings, &screen_help,
+		[SCR_HOME] = &screen_home,
+		[SCR_PICKER] = &screen_picker,
+		[SCR_SCAN] = &screen_scan,
+		[SCR_RUN] = &screen_run,
+		[SCR_RESULTS] = &screen_results,
+		[SCR_LOG] = &screen_log,
+		[SCR_SETS] = &screen_sets,
+		[SCR_SET_BUNDLES] = &screen_set_bundles,
+		[SCR_SETTINGS] = &screen_settings,
+		[SCR_CLOUD] = &screen_cloud,
+		[SCR_HELP] = &screen_help,
 	};
 	return all[c->help_return < SCR_COUNT ? c->help_return : SCR_HOME];
 }

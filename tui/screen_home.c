@@ -2,7 +2,8 @@
  * screen_home — the first screen: what the device is (capability file:
  * systemFullName, deviceType, backupVersion, bundle count and total size),
  * what the store holds (sets, the newest good one, interrupted ones), and
- * the main actions, each on a letter and on Enter.
+ * the main actions, each on a letter and on Enter (Cloud opens the cloud
+ * engine on first use, console_cloud.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,7 @@ static const home_item_t items[] = {
 	{ 's', "Scan sizes", "getBackupDataSize: how much each bundle would send" },
 	{ 'l', "Backup sets", "the sets of the store, newest first" },
 	{ 'v', "Last run", "the run view of the current or last session" },
+	{ 'c', "Cloud", "cloud sync, file states, downloads, optimize space" },
 	{ 'o', "Settings", "theme, default send rate, redraw rate" },
 	{ '?', "Help", "keys of every screen" },
 	{ 'q', "Quit", "" },
@@ -63,6 +65,10 @@ activate(console_t *c, int key)
 			console_say(c, ROLE_DIM, "no session has run yet");
 		else
 			console_go(c, c->run_active ? SCR_RUN : SCR_RESULTS);
+		break;
+	case 'c':
+		console_go(c, SCR_CLOUD);
+		cloud_enter(c);   /* opens the cloud engine on first use */
 		break;
 	case 'o':
 		console_go(c, SCR_SETTINGS);
@@ -196,7 +202,7 @@ home_click(console_t *c, int y, int x)
 
 const screen_t screen_home = {
 	"Home",
-	"F1 Help  b Backup  i Incr  r Restore  s Scan  l Sets  o Settings  F10 Quit",
+	"F1 Help  b Backup  i Incr  r Restore  s Scan  c Cloud  o Settings  F10 Quit",
 	"Up/Down j/k   move\n"
 	"Enter         run the highlighted action\n"
 	"b             Backup: pick bundles, then a full backup\n"
@@ -205,6 +211,7 @@ const screen_t screen_home = {
 	"s             Scan sizes (getBackupDataSize)\n"
 	"l             Backup sets of the store\n"
 	"v             the run view of the current or last session\n"
+	"c             Cloud: device-cloud sync of the gallery and the bundles (cloudSync)\n"
 	"o             Settings: theme, send rate, redraw rate\n"
 	"R             reload the device and the store\n"
 	"q, F10        quit (asks while a session runs)",

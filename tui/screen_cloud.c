@@ -1,0 +1,408 @@
+/*
+ * screen_cloud — the device-cloud sync (@ohos.file.cloudSync) at a glance:
+ * the sync scope (the gallery, or one installed bundle's FileSync; Tab
+ * switches), its SyncProgress state as events arrive, the running stage's
+ * counters, the last sync time and the battery; the download of the
+ * highlighted file with its DownloadProgress bar; optimize space with its
+ * parameters and OptimizeSpaceProgress; and a browser of the scope's files
+ * with their FileSyncState (evicted files are marked cloud-only).
+ *
+ * It draws what console_cloud.c has gathered; the keys call its actions.
+ * Layout at 80x24: scope and battery, two sync rows, a download row, an
+ * optimize row, then the file list fills the rest.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <curses.h>
+
+#include "console.h"
+#include "fsutil.h"
+
+static theme_role_t
+sync_role(const cloud_scope_t *s)
+{
+	if (s->running)
+		return ROLE_STATE_RUNNING;
+	if (!s->have_progress)
+		return ROLE_NORMAL;
+	switch (s->state) {
+	case OHB_CLOUD_SYNC_COMPLETED:
+		return ROLE_STATE_OK;
+	case OHB_CLOUD_SYNC_STOPPED:
+		return ROLE_STATE_CANCELLED;
+	case OHB_CLOUD_SYNC_UPLOAD_FAILED:
+	case OHB_CLOUD_SYNC_DOWNLOAD_FAILED:
+		return ROLE_STATE_FAILED;
+	default:
+		return ROLE_STATE_RUNNING;
+	}
+}
+
+/* Row 1: which scope, and the battery as start() sees it. */
+static void
+draw_scope(console_t *c, int y)
+{
+	cloud_ui_t *u = &c->cloud;
+	const cloud_scope_t *s = &u->scopes[u->cur];
+	char bat[64];
+	theme_role_t brole = ROLE_DIM;
+	if (u->battery_code)
+		snprintf(bat, sizeof bat, "battery: error %d", u->battery_code);
+	else if (u->battery < 0)
+		snprintf(bat, sizeof bat, "battery: none (mains)");
+	else {
+		snprintf(bat, sizeof bat, "battery: %d%% %s", u->battery, u->charging ? "charging" : "on battery");
+		if (!u->charging && u->battery < 15)
+			brole = u->battery < 10 ? ROLE_ERROR : ROLE_WARNING;
+	}
+	int bl = (int)strlen(bat);
+	draw_text(c, y, 1, c->cols - bl - 4, ROLE_HEADER, "Scope %zu/%zu: %s%s", u->cur + 1, u->n_scopes, s->name,
+	    u->cur == 0 ? " (GallerySync)" : " (FileSync)");
+	draw_text(c, y, c->cols - bl - 1, bl, brole, "%s", bat);
+}
+
+/* Rows 2-3: the state of the scope's sync, then its counters or its error. */
+static void
+draw_sync(console_t *c, int y)
+{
+	cloud_ui_t *u = &c->cloud;
+	const cloud_scope_t *s = &u->scopes[u->cur];
+	char d[40], a[32], b[32], p[8];
+	if (!s->s) {
+		if (s->tried)
+			draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "FileSync(%s): error %d: %s", s->name, s->open_code,
+			    s->open_message);
+		return;
+	}
+	const char *state = s->running && !s->have_progress ? "starting"
+	                    : s->have_progress            ? ohb_cloud_sync_state_name(s->state)
+	                                                  : "idle";
+	draw_text(c, y, 1, 30, sync_role(s), "Sync: %s", state);
+	draw_text(c, y, 32, c->cols - 33, ROLE_NORMAL, "last sync: %s", wf_date(s->last_sync_ms, d, sizeof d));
+	y++;
+	if (s->running) {
+		const ohb_cloud_sync_status_t *st = &s->st;
+		uint64_t done = s->have_status ? st->bytes_done : 0, total = s->have_status ? st->bytes_total : 0;
+		int barw = 22;
+		draw_bar(c, y, 1, barw, done, total);
+		draw_text(c, y, barw + 2, c->cols - barw - 3, ROLE_NORMAL, "%4s files %llu/%llu  %s of %s  %s",
+		    wf_percent(done, total, p, sizeof p), (unsigned long long)(s->have_status ? st->files_done : 0),
+		    (unsigned long long)(s->have_status ? st->files_total : 0), wf_bytes(done, a, sizeof a),
+		    total ? wf_bytes(total, b, sizeof b) : "?", s->have_status ? st->current : "");
+	} else if (s->start_code) {
+		draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "start refused: error %d: %s", s->start_code, s->start_message);
+	} else if (s->have_progress && s->code) {
+		draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "error %d (%s): %s", s->code, ohb_cloud_error_type_name(s->error),
+		    s->message);
+	} else if (s->have_progress && s->error != OHB_CLOUD_ERR_NO_ERROR) {
+		draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "error: %s", ohb_cloud_error_type_name(s->error));
+	} else {
+		draw_text(c, y, 1, c->cols - 2, ROLE_DIM, "s starts a sync (download stage, then upload), S stops it");
+	}
+}
+
+/* Row 4: the download the operator started last. */
+static void
+draw_download(console_t *c, int y)
+{
+	cloud_ui_t *u = &c->cloud;
+	char a[32], b[32], p[8], r[32];
+	if (!u->dl_have) {
+		draw_text(c, y, 1, c->cols - 2, ROLE_DIM, "Download: Enter fetches the highlighted file from the cloud, D stops");
+		return;
+	}
+	const char *name = strrchr(u->dl_uri, '/');
+	name = name ? name + 1 : u->dl_uri;
+	if (u->dl_code) {
+		draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "Download %s: error %d: %s", name, u->dl_code, u->dl_message);
+		return;
+	}
+	theme_role_t role = u->dl_state == OHB_CLOUD_DL_RUNNING   ? ROLE_STATE_RUNNING
+	                    : u->dl_state == OHB_CLOUD_DL_COMPLETED ? ROLE_STATE_OK
+	                    : u->dl_state == OHB_CLOUD_DL_STOPPED   ? ROLE_STATE_CANCELLED
+	                                                            : ROLE_STATE_FAILED;
+	int x = 1;
+	draw_text(c, y, x, 9, ROLE_NORMAL, "Download");
+	x += 9;
+	draw_text(c, y, x, 10, role, "%s", ohb_cloud_download_state_name(u->dl_state));
+	x += 10;
+	int barw = 18;
+	draw_bar(c, y, x, barw, u->dl_processed, u->dl_size);
+	x += barw + 1;
+	if (u->dl_state == OHB_CLOUD_DL_FAILED)
+		draw_text(c, y, x, c->cols - x - 1, ROLE_ERROR, "%s  %s", ohb_cloud_download_error_name(u->dl_error), name);
+	else
+		draw_text(c, y, x, c->cols - x - 1, ROLE_NORMAL, "%4s %s/%s %s %s", wf_percent(u->dl_processed, u->dl_size, p, sizeof p),
+		    wf_bytes(u->dl_processed, a, sizeof a), wf_bytes(u->dl_size, b, sizeof b),
+		    wf_rate(u->dl_state == OHB_CLOUD_DL_RUNNING ? u->dl_rate.bps : -1, r, sizeof r), name);
+}
+
+/* Row 5: optimize space — its form, its progress, or how to start it. */
+static void
+draw_optimize(console_t *c, int y)
+{
+	cloud_ui_t *u = &c->cloud;
+	char a[32], b[32], p[8];
+	if (u->editing == 1) {
+		draw_text(c, y, 1, c->cols - 2, ROLE_SELECTED, "Optimize space: totalSize [%s_] (bytes, or 512M, 2G)  Enter next  Esc cancel",
+		    u->edit);
+		return;
+	}
+	if (u->editing == 2) {
+		draw_text(c, y, 1, c->cols - 2, ROLE_SELECTED, "Optimize space: totalSize %s  agingDays [%s_]  Enter start  Esc cancel",
+		    wf_bytes(u->opt_param_total, a, sizeof a), u->edit);
+		return;
+	}
+	if (!u->opt_have) {
+		draw_text(c, y, 1, c->cols - 2, ROLE_DIM, "Optimize space (gallery): o asks totalSize and agingDays, O stops");
+		return;
+	}
+	if (u->opt_state == OHB_CLOUD_OPT_FAILED) {
+		draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "Optimize FAILED: error %d: %s", u->opt_code, u->opt_message);
+		return;
+	}
+	theme_role_t role = u->opt_state == OHB_CLOUD_OPT_RUNNING ? ROLE_STATE_RUNNING
+	                    : u->opt_state == OHB_CLOUD_OPT_COMPLETED ? ROLE_STATE_OK
+	                                                              : ROLE_STATE_CANCELLED;
+	int x = 1;
+	draw_text(c, y, x, 9, ROLE_NORMAL, "Optimize");
+	x += 9;
+	draw_text(c, y, x, 10, role, "%s", ohb_cloud_optimize_state_name(u->opt_state));
+	x += 10;
+	int barw = 18;
+	draw_bar(c, y, x, barw, (uint64_t)(u->opt_progress < 0 ? 0 : u->opt_progress), 100);
+	x += barw + 1;
+	snprintf(p, sizeof p, "%d%%", u->opt_progress);
+	draw_text(c, y, x, c->cols - x - 1, ROLE_NORMAL, "%4s freed %s of %s, %llu files", p, wf_bytes(u->opt_freed, a, sizeof a),
+	    wf_bytes(u->opt_total, b, sizeof b), (unsigned long long)u->opt_files);
+}
+
+static void
+draw_files(console_t *c, int y)
+{
+	cloud_ui_t *u = &c->cloud;
+	char label[200], sz[32];
+	if (u->filtering || u->filter[0])
+		snprintf(label, sizeof label, "Files: %zu of %zu (%zu cloud-only)  filter: %s%s", u->n_view, u->n_files,
+		    u->n_evicted, u->filter, u->filtering ? "_" : "");
+	else
+		snprintf(label, sizeof label, "Files: %zu (%zu cloud-only)", u->n_files, u->n_evicted);
+	draw_hline(c, y++, label);
+	if (u->files_code)
+		draw_text(c, y++, 1, c->cols - 2, ROLE_ERROR, "listing: error %d: %s", u->files_code, u->files_message);
+	draw_text(c, y++, 0, c->cols, ROLE_DIM, " %-14s %-10s %10s  %s", "STATE", "COPY", "SIZE", "PATH");
+	int h = c->rows - 2 - y;
+	if (h < 1)
+		return;
+	if (!u->n_view) {
+		draw_text(c, y, 1, c->cols - 2, ROLE_DIM, "%s", u->n_files ? "no file matches the filter" : "no files in this scope yet");
+		return;
+	}
+	list_scroll(u->n_view, h, &u->cursor, &u->top);
+	for (int k = 0; k < h && u->top + (size_t)k < u->n_view; k++) {
+		size_t vi = u->top + (size_t)k;
+		const ohb_cloud_file_info_t *f = &u->files[u->view[vi]];
+		bool cur = vi == u->cursor;
+		theme_role_t role = cur ? ROLE_SELECTED : f->evicted ? ROLE_DIM
+		                    : f->state == OHB_CLOUD_FILE_UPLOAD_FAILURE ? ROLE_STATE_FAILED
+		                    : f->state == OHB_CLOUD_FILE_UPLOADING || f->state == OHB_CLOUD_FILE_DOWNLOADING ? ROLE_STATE_RUNNING
+		                                                                                                      : ROLE_NORMAL;
+		if (cur)
+			draw_fill(c, y, 0, c->cols, ROLE_SELECTED);
+		draw_text(c, y++, 0, c->cols, role, " %-14s %-10s %10s  %s", ohb_cloud_file_sync_state_name(f->state),
+		    f->evicted ? "cloud-only" : f->local ? "local" : "-", wf_bytes(f->size, sz, sizeof sz), f->path);
+	}
+}
+
+static void
+cloud_draw(console_t *c)
+{
+	cloud_ui_t *u = &c->cloud;
+	int y = draw_body_top();
+	if (!u->eng) {
+		if (u->open_code)
+			draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "cloud engine: error %d: %s", u->open_code, u->open_message);
+		else
+			draw_text(c, y, 1, c->cols - 2, ROLE_DIM, "the cloud engine is not open");
+		return;
+	}
+	if (!u->n_scopes)
+		return;
+	draw_scope(c, y);
+	draw_sync(c, y + 1);
+	draw_download(c, y + 3);
+	draw_optimize(c, y + 4);
+	draw_files(c, y + 5);
+}
+
+/* ---- keys ---- */
+
+static void
+form_key(console_t *c, int ch)
+{
+	cloud_ui_t *u = &c->cloud;
+	size_t len = strlen(u->edit);
+	if (ch == 27) {
+		u->editing = 0;
+		console_say(c, ROLE_DIM, "optimize space not started");
+	} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+		if (len)
+			u->edit[len - 1] = '\0';
+	} else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+		uint64_t v;
+		if (u->editing == 1) {
+			if (!cloud_parse_size(u->edit, &v) || v == 0) {
+				console_say(c, ROLE_ERROR, "totalSize: \"%s\" is not a size above 0 (e.g. 1073741824, 512M, 2G)", u->edit);
+				return;
+			}
+			u->opt_param_total = v;
+			u->editing = 2;
+			snprintf(u->edit, sizeof u->edit, "%u", u->opt_param_days);
+		} else {
+			if (!cloud_parse_size(u->edit, &v) || v > 36500 || strpbrk(u->edit, "kKmMgGtTbB")) {
+				console_say(c, ROLE_ERROR, "agingDays: \"%s\" is not a number of days (0 to 36500)", u->edit);
+				return;
+			}
+			u->opt_param_days = (uint32_t)v;
+			u->editing = 0;
+			cloud_optimize_start(c, u->opt_param_total, u->opt_param_days);
+		}
+	} else if (ch >= ' ' && ch < 127 && len + 1 < sizeof u->edit) {
+		u->edit[len] = (char)ch;
+		u->edit[len + 1] = '\0';
+	}
+}
+
+static void
+filter_key(console_t *c, int ch)
+{
+	cloud_ui_t *u = &c->cloud;
+	size_t len = strlen(u->filter);
+	if (ch == 27) {
+		u->filter[0] = '\0';
+		u->filtering = false;
+	} else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+		u->filtering = false;
+	} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+		if (len)
+			u->filter[len - 1] = '\0';
+	} else if (ch >= ' ' && ch < 127 && len + 1 < sizeof u->filter) {
+		u->filter[len] = (char)ch;
+		u->filter[len + 1] = '\0';
+	} else {
+		return;
+	}
+	cloud_view(c);
+}
+
+static void
+cloud_key(console_t *c, int ch)
+{
+	cloud_ui_t *u = &c->cloud;
+	if (u->editing) {
+		form_key(c, ch);
+		return;
+	}
+	if (u->filtering) {
+		filter_key(c, ch);
+		return;
+	}
+	int page = c->rows - 12 > 1 ? c->rows - 12 : 1;
+	switch (ch) {
+	case KEY_UP:
+	case 'k':
+		u->cursor = list_move(u->n_view, u->cursor, -1);
+		break;
+	case KEY_DOWN:
+	case 'j':
+		u->cursor = list_move(u->n_view, u->cursor, 1);
+		break;
+	case KEY_PPAGE:
+		u->cursor = list_move(u->n_view, u->cursor, -page);
+		break;
+	case KEY_NPAGE:
+		u->cursor = list_move(u->n_view, u->cursor, page);
+		break;
+	case KEY_HOME:
+	case 'g':
+		u->cursor = 0;
+		break;
+	case KEY_END:
+	case 'G':
+		u->cursor = u->n_view ? u->n_view - 1 : 0;
+		break;
+	case '\t':
+	case ']':
+		cloud_scope_step(c, 1);
+		break;
+	case KEY_BTAB:
+	case '[':
+		cloud_scope_step(c, -1);
+		break;
+	case 's':
+		cloud_sync_start(c, false);
+		break;
+	case 'f':
+		cloud_sync_start(c, true);
+		break;
+	case 'S':
+		cloud_sync_stop(c);
+		break;
+	case '\n':
+	case '\r':
+	case KEY_ENTER:
+	case 'd':
+		cloud_download_start(c);
+		break;
+	case 'D':
+		cloud_download_stop(c);
+		break;
+	case 'o':
+		if (!u->eng) {
+			console_say(c, ROLE_ERROR, "the cloud engine is not open: error %d: %s", u->open_code, u->open_message);
+			break;
+		}
+		u->editing = 1;
+		snprintf(u->edit, sizeof u->edit, "%llu", (unsigned long long)u->opt_param_total);
+		break;
+	case 'O':
+		cloud_optimize_stop(c);
+		break;
+	case '/':
+		u->filtering = true;
+		break;
+	case 'R':
+		cloud_refresh(c);
+		console_say(c, ROLE_DIM, "files, battery and last sync time read again");
+		break;
+	case 'q':
+	case 27:
+	case KEY_LEFT:
+		console_go(c, SCR_HOME);
+		break;
+	default:
+		break;
+	}
+}
+
+const screen_t screen_cloud = {
+	"Cloud",
+	"F1 Help  s Sync  S Stop  Enter Download  D Stop  o Optimize  O Stop  Tab Scope",
+	"Tab, ]       next sync scope: the gallery (GallerySync), then each installed bundle (FileSync)\n"
+	"Shift-Tab, [ previous scope\n"
+	"s            start the scope's sync: download stage, then upload stage\n"
+	"f            start even at a battery of 10-15 % (forced; below 10 % it is always refused)\n"
+	"S            stop the sync (it ends STOPPED; s resumes where it left off)\n"
+	"Enter, d     download the highlighted file (gallery: Download; bundle: CloudFileCache)\n"
+	"D            stop the download (the partial <name>.temp.download is removed)\n"
+	"o            optimize space: asks totalSize (512M, 2G, bytes) and agingDays, then starts\n"
+	"O            stop optimize space\n"
+	"Up/Down j/k  move in the files; PgUp/PgDn, Home/End (g/G)\n"
+	"/            filter the files by path as you type (Enter keeps, Esc clears)\n"
+	"R            read the files, the battery and the last sync time again\n"
+	"q, Esc       back to Home (runs go on; quitting the console stops them)",
+	cloud_draw,
+	cloud_key,
+	NULL,
+};
