@@ -14,12 +14,15 @@
 #include "errors.h"
 #include "fsutil.h"
 
-#define CST_HEADER "ohbackup-cloud-state 1"
+#define CST_HEADER_V1 "ohbackup-cloud-state 1"
+#define CST_HEADER "ohbackup-cloud-state 2"
+#define CST_LAST_SYNC "#last-sync\t"
 #define CST_MAX_BYTES (256u * 1024u * 1024u)
 
 struct cst {
 	cst_rec_t *v;
 	size_t n, cap;
+	int64_t last_sync_ms;
 };
 
 static bool
@@ -185,14 +188,47 @@ cst_set_state(cst_t *s, const char *path, int state, ohb_error_t *err)
 	return cst_put(s, &r, err);
 }
 
-/* Parses one line (modified in place) into *r; false when it is not a record. */
-static bool
-parse_line(char *line, cst_rec_t *r)
+void
+cst_remove(cst_t *s, const char *path)
 {
-	char *f[6];
+	bool found;
+	size_t i = lower_bound(s, path, &found);
+	if (!found)
+		return;
+	free(s->v[i].path);
+	memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof *s->v);
+	s->n--;
+}
+
+const cst_rec_t *
+cst_records(const cst_t *s, size_t *n)
+{
+	*n = s->n;
+	return s->v;
+}
+
+int64_t
+cst_last_sync(const cst_t *s)
+{
+	return s->last_sync_ms;
+}
+
+void
+cst_set_last_sync(cst_t *s, int64_t ms)
+{
+	s->last_sync_ms = ms;
+}
+
+/* Parses one line (modified in place) of a version 1 (6 fields) or 2 (8
+ * fields) file into *r; false when it is not a record. */
+static bool
+parse_line(char *line, int version, cst_rec_t *r)
+{
+	char *f[8];
+	int want = version == 1 ? 6 : 8;
 	int nf = 0;
 	char *p = line;
-	while (nf < 6) {
+	while (nf < want) {
 		f[nf++] = p;
 		char *tab = strchr(p, '\t');
 		if (!tab)
@@ -200,7 +236,7 @@ parse_line(char *line, cst_rec_t *r)
 		*tab = '\0';
 		p = tab + 1;
 	}
-	if (nf != 6)
+	if (nf != want)
 		return false;
 	char *end;
 	long st = strtol(f[0], &end, 10);
@@ -216,12 +252,27 @@ parse_line(char *line, cst_rec_t *r)
 	r->lmtime_ns = strtoll(f[3], &end, 10);
 	if (*end || errno)
 		return false;
-	if (!decode_inplace(f[4]) || strlen(f[4]) >= sizeof r->etag)
+	char *etag = f[4], *partial = NULL, *path = f[5];
+	if (version == 2) {
+		long flags = strtol(f[4], &end, 10);
+		if (*end || flags < 0)
+			return false;
+		r->evicted = (flags & 1) != 0;
+		etag = f[5];
+		partial = f[6];
+		path = f[7];
+	}
+	if (!decode_inplace(etag) || strlen(etag) >= sizeof r->etag)
 		return false;
-	snprintf(r->etag, sizeof r->etag, "%s", f[4]);
-	if (!decode_inplace(f[5]) || !*f[5])
+	snprintf(r->etag, sizeof r->etag, "%s", etag);
+	if (partial) {
+		if (!decode_inplace(partial) || strlen(partial) >= sizeof r->partial_etag)
+			return false;
+		snprintf(r->partial_etag, sizeof r->partial_etag, "%s", partial);
+	}
+	if (!decode_inplace(path) || !*path)
 		return false;
-	r->path = f[5];
+	r->path = path;
 	return true;
 }
 
@@ -254,17 +305,24 @@ cst_open(const char *dir, cst_t **out, ohb_error_t *err)
 		return rc;
 	}
 	bool first = true;
+	int version = 2;
 	for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
 		if (nl)
 			*nl = '\0';
 		if (first) {
 			first = false;
-			if (strcmp(line, CST_HEADER) == 0)
+			if (strcmp(line, CST_HEADER_V1) == 0)
+				version = 1;
+			if (strcmp(line, CST_HEADER) == 0 || version == 1)
 				continue;
 		}
+		if (strncmp(line, CST_LAST_SYNC, strlen(CST_LAST_SYNC)) == 0) {
+			s->last_sync_ms = strtoll(line + strlen(CST_LAST_SYNC), NULL, 10);
+			continue;
+		}
 		cst_rec_t r;
-		if (parse_line(line, &r) && cst_put(s, &r, err) != OHB_OK) {
+		if (parse_line(line, version, &r) && cst_put(s, &r, err) != OHB_OK) {
 			free(text);
 			cst_free(s);
 			return OHB_E_NOMEM;
@@ -291,13 +349,16 @@ cst_serialize(const cst_t *s, char **text, size_t *len, ohb_error_t *err)
 {
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
-	bool ok = append_raw(&buf, &n, &cap, CST_HEADER "\n") == 0;
+	char head[96];
+	snprintf(head, sizeof head, CST_HEADER "\n" CST_LAST_SYNC "%" PRId64 "\n", s->last_sync_ms);
+	bool ok = append_raw(&buf, &n, &cap, head) == 0;
 	for (size_t i = 0; ok && i < s->n; i++) {
 		const cst_rec_t *r = &s->v[i];
-		char nums[96];
-		snprintf(nums, sizeof nums, "%d\t%d\t%" PRIu64 "\t%" PRId64 "\t", r->state, r->has_base ? 1 : 0, r->lsize,
-		    r->lmtime_ns);
+		char nums[112];
+		snprintf(nums, sizeof nums, "%d\t%d\t%" PRIu64 "\t%" PRId64 "\t%d\t", r->state, r->has_base ? 1 : 0,
+		    r->lsize, r->lmtime_ns, r->evicted ? 1 : 0);
 		ok = append_raw(&buf, &n, &cap, nums) == 0 && append_enc(&buf, &n, &cap, r->etag) == 0 &&
+		     append_raw(&buf, &n, &cap, "\t") == 0 && append_enc(&buf, &n, &cap, r->partial_etag) == 0 &&
 		     append_raw(&buf, &n, &cap, "\t") == 0 && append_enc(&buf, &n, &cap, r->path) == 0 &&
 		     append_raw(&buf, &n, &cap, "\n") == 0;
 	}

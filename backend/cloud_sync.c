@@ -1,38 +1,9 @@
 /*
- * cloud_sync — the device-cloud sync engine of @ohos.file.cloudSync
- * (ohbackup_cloud.h): GallerySync, Download and getFileSyncState over the
- * media library <root>/media and a cloud reached through cloud_driver.h.
- *
- * A gallery sync run (one at a time, on the engine's sync thread) follows
- * REFERENCE.md "cloudSync": a download stage, then an upload stage. Each file
- * is compared with its "base" in the state store (cloud_state.h: what the last
- * successful sync of that file saw):
- *
- *   cloud only, or changed in the cloud only      -> download
- *   local only, or changed locally only           -> upload
- *   changed on both sides (or new on both sides
- *   with different bytes)                         -> conflict: the cloud's
- *       version is downloaded beside the local one as
- *       "<name> (cloud conflict <UTC time>).<ext>", then both are uploaded.
- *
- * Nothing is deleted on either side: a file removed on one side comes back
- * from the other (docs/CLOUD.md). Errors accumulate: the run goes on with the
- * next file, except after "network unavailable", which ends it; the run ends
- * DOWNLOAD_FAILED or UPLOAD_FAILED with the first error, else COMPLETED, or
- * STOPPED after stop().
- *
- * Downloads write "<target>.temp.download" in the target's folder, fsync and
- * rename; a stopped or failed one deletes that file. Just before the rename
- * the target is looked at again: a file that changed locally meanwhile is
- * never overwritten (the download becomes a conflict copy). The media folder
- * is walked with openat(O_NOFOLLOW): symlinks there are never followed,
- * listed or synced.
- *
- * Threads: callers, the sync thread, one thread per Download, and the
- * dispatcher, which alone calls the application's callbacks, one event at a
- * time and with no lock held (the pattern of session.c). `lock` guards
- * everything in ohb_cloud_t below it; `save_lock` orders writes of the state
- * file (taken before `lock`, never while holding it).
+ * cloud_sync — the cloudSync engine's core (ohbackup_cloud.h; the module map
+ * is in cloud_engine.h): opening and closing the engine, sync scopes and
+ * their uris, the event queue and its dispatcher, each scope's folder (walked
+ * with openat(O_NOFOLLOW): symlinks are never followed, listed or synced) and
+ * state store, getFileSyncState, the file listing and wait_idle.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -45,81 +16,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cloud_driver.h"
-#include "cloud_state.h"
+#include "cloud_battery.h"
+#include "cloud_engine.h"
 #include "errors.h"
 #include "fsutil.h"
-#include "ohbackup_cloud.h"
+#include "registry.h"
 
-#define MEDIA_PREFIX "media/"
-#define TEMP_SUFFIX ".temp.download"
 #define MAX_BATCH 100
 #define MAX_DEPTH 64
 #define SAVE_INTERVAL_MS 1000
-
-typedef enum { EV_SYNC, EV_DOWNLOAD } ev_kind_t;
-
-typedef struct event {
-	struct event *next;
-	ev_kind_t kind;
-	int state;
-	int error;
-	int code;
-	char *message;
-	uint64_t processed, size;
-	char *uri;
-} event_t;
-
-/* A path being transferred right now, for getFileSyncState. */
-typedef struct active {
-	struct active *next;
-	char *path;
-	int state;   /* OHB_CLOUD_FILE_UPLOADING or _DOWNLOADING */
-} active_t;
-
-typedef struct download {
-	struct download *next;
-	ohb_cloud_t *c;
-	char *rel;
-	char *uri;
-	cloud_entry_t entry;     /* the cloud's file as start() saw it */
-	bool stop;
-	bool finished;
-	pthread_t thread;
-} download_t;
-
-struct ohb_cloud {
-	char *root, *media, *state_dir, *url, *user, *password;
-	uint64_t rate_limit;
-	pthread_mutex_t save_lock;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;          /* any change of the fields below */
-	cst_t *store;
-	int64_t last_save_ms;
-	ohb_cloud_sync_cb_t sync_cb;
-	void *sync_user;
-	ohb_cloud_download_cb_t dl_cb;
-	void *dl_user;
-	event_t *head, *tail;
-	bool delivering;
-	bool dispatcher_stop;
-	pthread_t dispatcher;
-	bool sync_running;            /* a run is going (its thread may still need a join) */
-	bool sync_joinable;
-	bool sync_stop;
-	pthread_t sync_thread;
-	download_t *downloads;
-	active_t *active;
-};
-
-/* A transfer's context for the driver's progress and cancel hooks. */
-typedef struct xfer {
-	ohb_cloud_t *c;
-	bool *stop;                   /* read under c->lock */
-	download_t *dl;               /* progress events for Download, or NULL */
-	int64_t start_ms;             /* of the current file's transfer */
-	uint64_t last_done;
-} xfer_t;
+#define APP_CLOUD_DIR "/data/storage/el2/cloud"
 
 /* ---- names --------------------------------------------------------------------- */
 
@@ -162,34 +68,162 @@ ohb_cloud_file_sync_state_name(ohb_cloud_file_sync_state_t s)
 	return (unsigned)s < 7 ? n[s] : "UNKNOWN";
 }
 
-static ohb_cloud_error_type_t
-sync_error_type(int code)
+const char *
+ohb_cloud_optimize_state_name(ohb_cloud_optimize_state_t s)
 {
-	switch (code) {
-	case CLOUD_E_NETWORK:
-		return OHB_CLOUD_ERR_NETWORK_UNAVAILABLE;
-	case CLOUD_E_LIMIT:
-		return OHB_CLOUD_ERR_CLOUD_STORAGE_FULL;
-	case OHB_E_NOSPC:
-		return OHB_CLOUD_ERR_LOCAL_STORAGE_FULL;
-	default:
-		return OHB_CLOUD_ERR_NO_ERROR;   /* ErrorType has no value for it; SyncProgress.code tells */
-	}
+	static const char *const n[] = {"RUNNING", "COMPLETED", "FAILED", "STOPPED"};
+	return (unsigned)s < 4 ? n[s] : "UNKNOWN";
 }
 
-static ohb_cloud_download_error_t
-download_error_type(int code)
+int64_t
+ce_mtime_ns(const struct stat *st)
 {
-	switch (code) {
-	case CLOUD_E_NETWORK:
-		return OHB_CLOUD_DLERR_NETWORK_UNAVAILABLE;
-	case OHB_E_NOSPC:
-		return OHB_CLOUD_DLERR_LOCAL_STORAGE_FULL;
-	case OHB_E_NOENT:
-		return OHB_CLOUD_DLERR_CONTENT_NOT_FOUND;
-	default:
-		return OHB_CLOUD_DLERR_UNKNOWN_ERROR;
+	return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+}
+
+int64_t
+ce_now_ms(void)
+{
+	return fsu_now_ms();
+}
+
+static bool
+has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* ---- scopes ---------------------------------------------------------------------- */
+
+static void
+scope_free(ohb_cloud_sync_t *s)
+{
+	if (!s)
+		return;
+	while (s->active) {
+		active_t *a = s->active;
+		s->active = a->next;
+		free(a->path);
+		free(a);
 	}
+	free(s->label);
+	free(s->bundle);
+	free(s->uri_prefix);
+	free(s->local_dir);
+	free(s->cloud_dir);
+	free(s->state_dir);
+	cst_free(s->store);
+	pthread_mutex_destroy(&s->save_lock);
+	free(s);
+}
+
+/* A new scope (not yet linked into the engine). */
+static int
+scope_new(ohb_cloud_t *c, const char *bundle, const char *local_dir, ohb_cloud_sync_t **out, ohb_error_t *err)
+{
+	ohb_cloud_sync_t *s = calloc(1, sizeof *s);
+	if (!s)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	pthread_mutex_init(&s->save_lock, NULL);
+	s->c = c;
+	s->label = strdup(bundle ? bundle : "gallery");
+	s->bundle = bundle ? strdup(bundle) : NULL;
+	s->uri_prefix = bundle ? fsu_printf("file://%s" APP_CLOUD_DIR "/", bundle) : strdup("file://media/");
+	s->local_dir = strdup(local_dir);
+	s->cloud_dir = bundle ? fsu_printf("apps/%s", bundle) : strdup("media");
+	s->state_dir = bundle ? fsu_printf("%s/cloud/apps/%s", c->root, bundle) : fsu_join(c->root, "cloud");
+	if (!s->label || (bundle && !s->bundle) || !s->uri_prefix || !s->local_dir || !s->cloud_dir || !s->state_dir) {
+		scope_free(s);
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	}
+	if (!cloud_path_is_valid(s->cloud_dir)) {
+		scope_free(s);
+		return ohb_fail(err, OHB_E_INVAL, "the bundle name %s cannot name a cloud folder", bundle);
+	}
+	int rc = cst_open(s->state_dir, &s->store, err);
+	if (rc != OHB_OK) {
+		scope_free(s);
+		return rc;
+	}
+	s->status.state = OHB_CLOUD_SYNC_COMPLETED;
+	s->status.last_sync_ms = cst_last_sync(s->store);
+	snprintf(s->status.label, sizeof s->status.label, "%s", s->label);
+	*out = s;
+	return OHB_OK;
+}
+
+ohb_cloud_sync_t *
+ohb_cloud_gallery(ohb_cloud_t *c)
+{
+	return c ? c->scopes : NULL;
+}
+
+/* The scope of an installed bundle, made on first use. not_installed_code is
+ * the code for a bundle that is not installed (13900002 from FileSync,
+ * 14000002 from a uri). */
+static int
+bundle_scope(ohb_cloud_t *c, const char *bundle, int not_installed_code, ohb_cloud_sync_t **out, ohb_error_t *err)
+{
+	pthread_mutex_lock(&c->lock);
+	for (ohb_cloud_sync_t *s = c->scopes->next; s; s = s->next) {
+		if (strcmp(s->bundle, bundle) == 0) {
+			pthread_mutex_unlock(&c->lock);
+			*out = s;
+			return OHB_OK;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	reg_device_t *dev = NULL;
+	int rc = reg_device_open(c->root, &dev, err);
+	if (rc != OHB_OK)
+		return rc;
+	const reg_bundle_t *b = reg_device_find(dev, bundle);
+	const reg_mount_t *m = NULL;
+	const char *rel = NULL;
+	char *local = NULL;
+	if (!b) {
+		rc = ohb_fail(err, not_installed_code, "the bundle %s is not installed on this device", bundle);
+	} else if (reg_bundle_map(b, APP_CLOUD_DIR, &m, &rel, NULL) != OHB_OK) {
+		rc = ohb_fail(err, OHB_E_INVAL, "the bundle %s has no mount holding its cloud folder " APP_CLOUD_DIR,
+		    bundle);
+	} else if (!(local = *rel ? fsu_join(m->dir, rel) : strdup(m->dir))) {
+		rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	}
+	ohb_cloud_sync_t *s = NULL;
+	if (rc == OHB_OK)
+		rc = scope_new(c, bundle, local, &s, err);
+	free(local);
+	reg_device_free(dev);
+	if (rc != OHB_OK)
+		return rc;
+
+	pthread_mutex_lock(&c->lock);
+	for (ohb_cloud_sync_t *o = c->scopes->next; o; o = o->next) {
+		if (strcmp(o->bundle, bundle) == 0) {   /* another thread made it meanwhile */
+			pthread_mutex_unlock(&c->lock);
+			scope_free(s);
+			*out = o;
+			return OHB_OK;
+		}
+	}
+	s->next = c->scopes->next;
+	c->scopes->next = s;
+	pthread_mutex_unlock(&c->lock);
+	*out = s;
+	return OHB_OK;
+}
+
+int
+ohb_cloud_file_sync(ohb_cloud_t *c, const char *bundle, ohb_cloud_sync_t **out, ohb_error_t *err)
+{
+	if (!c || !out)
+		return ohb_fail(err, OHB_E_PARAM, "FileSync needs an engine and a result");
+	if (!bundle || !reg_bundle_name_is_valid(bundle))
+		return ohb_fail(err, OHB_E_PARAM, "FileSync needs a valid bundle name (got \"%.200s\")",
+		    bundle ? bundle : "");
+	return bundle_scope(c, bundle, OHB_E_NOENT, out, err);
 }
 
 /* ---- uris ---------------------------------------------------------------------- */
@@ -206,21 +240,10 @@ hexdigit(char ch)
 	return -1;
 }
 
-/* "file://media/<rel>" or "file:///media/<rel>" -> malloc'd rel (decoded). */
+/* Percent-decodes p (up to a query or fragment) into a malloc'd string. */
 static int
-uri_to_rel(const char *uri, char **rel, ohb_error_t *err)
+decode_path(const char *uri, const char *p, char **rel, ohb_error_t *err)
 {
-	*rel = NULL;
-	if (!uri)
-		return ohb_fail(err, OHB_E_PARAM, "a uri is required");
-	const char *p;
-	if (strncmp(uri, "file://media/", 13) == 0)
-		p = uri + 13;
-	else if (strncmp(uri, "file:///media/", 14) == 0)
-		p = uri + 14;
-	else
-		return ohb_fail(err, CLOUD_E_URI, "invalid uri \"%.200s\": not a file://media/ uri of the media library",
-		    uri);
 	size_t n = strlen(p);
 	if (n == 0 || n > 4096)
 		return ohb_fail(err, CLOUD_E_URI, "invalid uri \"%.200s\": no file path, or one too long", uri);
@@ -245,25 +268,94 @@ uri_to_rel(const char *uri, char **rel, ohb_error_t *err)
 		}
 	}
 	out[w] = '\0';
-	if (!cloud_path_is_valid(out) || out[w - 1] == '/') {
+	if (w == 0 || !cloud_path_is_valid(out) || out[w - 1] == '/') {
 		free(out);
-		return ohb_fail(err, CLOUD_E_URI, "invalid uri \"%.200s\": the path leaves the media folder or is malformed",
+		return ohb_fail(err, CLOUD_E_URI, "invalid uri \"%.200s\": the path leaves the folder or is malformed",
 		    uri);
 	}
 	*rel = out;
 	return OHB_OK;
 }
 
-/* ---- the media folder, never following a symlink ---------------------------------- */
-
-/* Opens the folder holding rel below c->media (creating folders when
- * `create`); *leaf points into rel. */
-static int
-media_parent(const ohb_cloud_t *c, const char *rel, bool create, int *pfd, const char **leaf, ohb_error_t *err)
+int
+ce_uri_parse(ohb_cloud_t *c, const char *uri, ohb_cloud_sync_t **scope, char **rel, ohb_error_t *err)
 {
-	int cur = open(c->media, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	*rel = NULL;
+	*scope = NULL;
+	if (!uri)
+		return ohb_fail(err, OHB_E_PARAM, "a uri is required");
+	if (strncmp(uri, "file://media/", 13) == 0) {
+		*scope = c->scopes;
+		return decode_path(uri, uri + 13, rel, err);
+	}
+	if (strncmp(uri, "file:///media/", 14) == 0) {
+		*scope = c->scopes;
+		return decode_path(uri, uri + 14, rel, err);
+	}
+	if (strncmp(uri, "file://", 7) != 0)
+		return ohb_fail(err, CLOUD_E_URI, "invalid uri \"%.200s\": not a file:// uri", uri);
+	const char *auth = uri + 7;
+	const char *slash = strchr(auth, '/');
+	char bundle[160];
+	if (!slash || slash == auth || (size_t)(slash - auth) >= sizeof bundle)
+		return ohb_fail(err, CLOUD_E_URI, "invalid uri \"%.200s\": no media or bundle authority", uri);
+	snprintf(bundle, sizeof bundle, "%.*s", (int)(slash - auth), auth);
+	size_t pl = strlen(APP_CLOUD_DIR "/");
+	if (!reg_bundle_name_is_valid(bundle) || strncmp(slash, APP_CLOUD_DIR "/", pl) != 0)
+		return ohb_fail(err, CLOUD_E_URI,
+		    "invalid uri \"%.200s\": neither file://media/… nor file://<bundle>" APP_CLOUD_DIR "/…", uri);
+	int rc = bundle_scope(c, bundle, CLOUD_E_URI, scope, err);
+	if (rc != OHB_OK)
+		return rc;
+	return decode_path(uri, slash + pl, rel, err);
+}
+
+char *
+ce_uri_of(const ohb_cloud_sync_t *s, const char *rel)
+{
+	size_t n = strlen(rel);
+	char *enc = malloc(n * 3 + 1);
+	if (!enc)
+		return NULL;
+	static const char hex[] = "0123456789ABCDEF";
+	size_t w = 0;
+	for (const unsigned char *p = (const unsigned char *)rel; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("-._~/", *p)) {
+			enc[w++] = (char)*p;
+		} else {
+			enc[w++] = '%';
+			enc[w++] = hex[*p >> 4];
+			enc[w++] = hex[*p & 15];
+		}
+	}
+	enc[w] = '\0';
+	char *uri = fsu_printf("%s%s", s->uri_prefix, enc);
+	free(enc);
+	return uri;
+}
+
+char *
+ce_cloud_path(const ohb_cloud_sync_t *s, const char *rel)
+{
+	return fsu_printf("%s/%s", s->cloud_dir, rel);
+}
+
+/* ---- the scope's folder, never following a symlink -------------------------------- */
+
+int
+ce_make_local_dir(const ohb_cloud_sync_t *s, ohb_error_t *err)
+{
+	return fsu_mkdir_p(s->local_dir, 0755, err);
+}
+
+int
+ce_parent(const ohb_cloud_sync_t *s, const char *rel, bool create, int *pfd, const char **leaf, ohb_error_t *err)
+{
+	if (create && ce_make_local_dir(s, err) != OHB_OK)
+		return err ? err->code : OHB_E_IO;
+	int cur = open(s->local_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (cur < 0)
-		return ohb_fail_errno(err, errno, "cannot open the media folder %s", c->media);
+		return ohb_fail_errno(err, errno, "cannot open the %s folder %s", s->label, s->local_dir);
 	const char *p = rel;
 	const char *slash;
 	while ((slash = strchr(p, '/')) != NULL) {
@@ -278,7 +370,7 @@ media_parent(const ohb_cloud_t *c, const char *rel, bool create, int *pfd, const
 			if (mkdirat(cur, comp, 0755) != 0 && errno != EEXIST) {
 				int e = errno;
 				close(cur);
-				return ohb_fail_errno(err, e, "cannot create the media folder %.*s", (int)(slash - rel), rel);
+				return ohb_fail_errno(err, e, "cannot create the folder %.*s", (int)(slash - rel), rel);
 			}
 			next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
@@ -286,8 +378,8 @@ media_parent(const ohb_cloud_t *c, const char *rel, bool create, int *pfd, const
 			int e = errno;
 			close(cur);
 			if (e == ELOOP)
-				e = ENOENT;   /* a symlink is not a folder of the library */
-			return ohb_fail_errno(err, e, "cannot open the media folder %.*s", (int)(slash - rel), rel);
+				e = ENOENT;   /* a symlink is not a folder of the scope */
+			return ohb_fail_errno(err, e, "cannot open the folder %.*s", (int)(slash - rel), rel);
 		}
 		close(cur);
 		cur = next;
@@ -298,45 +390,20 @@ media_parent(const ohb_cloud_t *c, const char *rel, bool create, int *pfd, const
 	return OHB_OK;
 }
 
-/* lstat of a media file: true with *st when rel is a regular file. */
-static bool
-media_stat(const ohb_cloud_t *c, const char *rel, struct stat *st)
+bool
+ce_stat(const ohb_cloud_sync_t *s, const char *rel, struct stat *st)
 {
 	int pfd;
 	const char *leaf;
-	if (media_parent(c, rel, false, &pfd, &leaf, NULL) != OHB_OK)
+	if (ce_parent(s, rel, false, &pfd, &leaf, NULL) != OHB_OK)
 		return false;
 	bool ok = fstatat(pfd, leaf, st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st->st_mode);
 	close(pfd);
 	return ok;
 }
 
-static int64_t
-mtime_ns(const struct stat *st)
-{
-	return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-}
-
-static bool
-has_suffix(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-typedef struct local_file {
-	char *path;
-	uint64_t size;
-	int64_t mtime_ns;
-} local_file_t;
-
-typedef struct local_vec {
-	local_file_t *v;
-	size_t n, cap;
-} local_vec_t;
-
-static void
-local_vec_free(local_vec_t *lv)
+void
+ce_local_vec_free(local_vec_t *lv)
 {
 	for (size_t i = 0; i < lv->n; i++)
 		free(lv->v[i].path);
@@ -356,28 +423,28 @@ scan_rec(int dfd, const char *prefix, int depth, local_vec_t *lv, ohb_error_t *e
 {
 	if (depth > MAX_DEPTH) {
 		close(dfd);
-		return ohb_fail(err, OHB_E_INVAL, "the media folder %s is nested too deeply", prefix);
+		return ohb_fail(err, OHB_E_INVAL, "the folder %s is nested too deeply", prefix);
 	}
 	DIR *d = fdopendir(dfd);
 	if (!d) {
 		int e = errno;
 		close(dfd);
-		return ohb_fail_errno(err, e, "cannot list the media folder %s", *prefix ? prefix : "/");
+		return ohb_fail_errno(err, e, "cannot list the folder %s", *prefix ? prefix : "/");
 	}
 	int rc = OHB_OK;
 	struct dirent *de;
 	while (rc == OHB_OK && (de = readdir(d)) != NULL) {
 		const char *name = de->d_name;
-		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || has_suffix(name, TEMP_SUFFIX))
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || has_suffix(name, CLOUD_TEMP_SUFFIX))
 			continue;
 		struct stat st;
 		if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
 		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-			continue;   /* symlinks and special files are not media */
+			continue;   /* symlinks and special files are not synced */
 		char *rel = *prefix ? fsu_printf("%s/%s", prefix, name) : strdup(name);
 		if (!rel) {
-			rc = ohb_fail(err, OHB_E_NOMEM, "out of memory scanning the media folder");
+			rc = ohb_fail(err, OHB_E_NOMEM, "out of memory scanning a folder");
 			break;
 		}
 		if (S_ISDIR(st.st_mode)) {
@@ -392,28 +459,32 @@ scan_rec(int dfd, const char *prefix, int depth, local_vec_t *lv, ohb_error_t *e
 			local_file_t *nv = realloc(lv->v, ncap * sizeof *nv);
 			if (!nv) {
 				free(rel);
-				rc = ohb_fail(err, OHB_E_NOMEM, "out of memory scanning the media folder");
+				rc = ohb_fail(err, OHB_E_NOMEM, "out of memory scanning a folder");
 				break;
 			}
 			lv->v = nv;
 			lv->cap = ncap;
 		}
-		lv->v[lv->n++] = (local_file_t){rel, (uint64_t)st.st_size, mtime_ns(&st)};
+		lv->v[lv->n++] = (local_file_t){rel, (uint64_t)st.st_size, ce_mtime_ns(&st),
+		    (int64_t)st.st_atim.tv_sec * 1000000000LL + st.st_atim.tv_nsec};
 	}
 	closedir(d);
 	return rc;
 }
 
-static int
-scan_media(const ohb_cloud_t *c, local_vec_t *lv, ohb_error_t *err)
+int
+ce_scan(const ohb_cloud_sync_t *s, local_vec_t *lv, ohb_error_t *err)
 {
 	memset(lv, 0, sizeof *lv);
-	int dfd = open(c->media, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0)
-		return ohb_fail_errno(err, errno, "cannot open the media folder %s", c->media);
+	int dfd = open(s->local_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		if (errno == ENOENT)
+			return OHB_OK;   /* a bundle's cloud folder not made yet: no files */
+		return ohb_fail_errno(err, errno, "cannot open the %s folder %s", s->label, s->local_dir);
+	}
 	int rc = scan_rec(dfd, "", 0, lv, err);
 	if (rc != OHB_OK) {
-		local_vec_free(lv);
+		ce_local_vec_free(lv);
 		return rc;
 	}
 	if (lv->n > 1)
@@ -421,10 +492,10 @@ scan_media(const ohb_cloud_t *c, local_vec_t *lv, ohb_error_t *err)
 	return OHB_OK;
 }
 
-static const local_file_t *
-local_find(const local_vec_t *lv, const char *path)
+const local_file_t *
+ce_local_find(const local_vec_t *lv, const char *path)
 {
-	local_file_t key = {(char *)path, 0, 0};
+	local_file_t key = {(char *)path, 0, 0, 0};
 	return lv->n ? bsearch(&key, lv->v, lv->n, sizeof *lv->v, local_cmp) : NULL;
 }
 
@@ -438,31 +509,38 @@ event_free(event_t *ev)
 	free(ev);
 }
 
-/* Queues an event (c->lock held). A RUNNING download event replaces a queued
- * RUNNING event of the same uri that was not delivered yet, so a slow
- * listener sees fresh numbers rather than a backlog. */
-static void
-push_locked(ohb_cloud_t *c, ev_kind_t kind, int state, int error, int code, const char *message, const char *uri,
-    uint64_t processed, uint64_t size)
+/* A RUNNING download or optimize event replaces the queued RUNNING event of
+ * the same kind (and uri) that was not delivered yet, so a slow listener sees
+ * fresh numbers rather than a backlog. */
+void
+ce_push_locked(ohb_cloud_t *c, const event_t *p)
 {
-	if (kind == EV_DOWNLOAD && state == OHB_CLOUD_DL_RUNNING && c->tail && c->tail->kind == EV_DOWNLOAD &&
-	    c->tail->state == OHB_CLOUD_DL_RUNNING && strcmp(c->tail->uri, uri) == 0) {
-		c->tail->processed = processed;
-		c->tail->size = size;
+	event_t *t = c->tail;
+	bool running = (p->kind == EV_DOWNLOAD || p->kind == EV_CACHE) ? p->state == OHB_CLOUD_DL_RUNNING
+	               : p->kind == EV_OPTIMIZE                         ? p->state == OHB_CLOUD_OPT_RUNNING
+	                                                                : false;
+	if (running && t && t->kind == p->kind && t->state == p->state &&
+	    (p->kind == EV_OPTIMIZE || strcmp(t->uri, p->uri) == 0)) {
+		t->processed = p->processed;
+		t->size = p->size;
+		t->files = p->files;
 		return;
+	}
+	if (p->kind == EV_SYNC && p->scope) {
+		p->scope->status.state = (ohb_cloud_sync_state_t)p->state;
+		if (p->state == OHB_CLOUD_SYNC_DOWNLOADING)
+			p->scope->status.code = 0;
+		else if (p->code)
+			p->scope->status.code = p->code;
 	}
 	event_t *ev = calloc(1, sizeof *ev);
 	if (!ev)
 		return;   /* out of memory: the event is lost, the engine goes on */
-	ev->kind = kind;
-	ev->state = state;
-	ev->error = error;
-	ev->code = code;
-	ev->message = strdup(message ? message : "");
-	ev->uri = uri ? strdup(uri) : NULL;
-	ev->processed = processed;
-	ev->size = size;
-	if (!ev->message || (uri && !ev->uri)) {
+	*ev = *p;
+	ev->next = NULL;
+	ev->message = strdup(p->message ? p->message : "");
+	ev->uri = p->uri ? strdup(p->uri) : NULL;
+	if (!ev->message || (p->uri && !ev->uri)) {
 		event_free(ev);
 		return;
 	}
@@ -472,6 +550,27 @@ push_locked(ohb_cloud_t *c, ev_kind_t kind, int state, int error, int code, cons
 		c->head = ev;
 	c->tail = ev;
 	pthread_cond_broadcast(&c->cond);
+}
+
+static void
+deliver(ohb_cloud_t *c, const event_t *ev, ohb_cloud_sync_cb_t scb, ohb_cloud_download_cb_t dcb,
+    ohb_cloud_optimize_cb_t ocb, void *user)
+{
+	(void)c;
+	if (ev->kind == EV_SYNC && scb) {
+		ohb_cloud_sync_progress_t pg = {(ohb_cloud_sync_state_t)ev->state, (ohb_cloud_error_type_t)ev->error,
+		    ev->code, ev->message};
+		scb(user, &pg);
+	} else if ((ev->kind == EV_DOWNLOAD || ev->kind == EV_CACHE) && dcb) {
+		ohb_cloud_download_progress_t pg = {(ohb_cloud_download_state_t)ev->state, ev->processed, ev->size,
+		    ev->uri, (ohb_cloud_download_error_t)ev->error};
+		dcb(user, &pg);
+	} else if (ev->kind == EV_OPTIMIZE && ocb) {
+		int pct = ev->size ? (int)(ev->processed >= ev->size ? 100 : ev->processed * 100 / ev->size) : 0;
+		ohb_cloud_optimize_progress_t pg = {(ohb_cloud_optimize_state_t)ev->state, pct, ev->processed, ev->size,
+		    ev->files, ev->code, ev->message};
+		ocb(user, &pg);
+	}
 }
 
 static void *
@@ -490,21 +589,31 @@ dispatcher_main(void *arg)
 		c->head = ev->next;
 		if (!c->head)
 			c->tail = NULL;
-		ohb_cloud_sync_cb_t scb = c->sync_cb;
-		void *suser = c->sync_user;
-		ohb_cloud_download_cb_t dcb = c->dl_cb;
-		void *duser = c->dl_user;
+		ohb_cloud_sync_cb_t scb = NULL;
+		ohb_cloud_download_cb_t dcb = NULL;
+		ohb_cloud_optimize_cb_t ocb = NULL;
+		void *user = NULL;
+		switch (ev->kind) {
+		case EV_SYNC:
+			scb = ev->scope->cb;
+			user = ev->scope->user;
+			break;
+		case EV_DOWNLOAD:
+			dcb = c->dl_cb;
+			user = c->dl_user;
+			break;
+		case EV_CACHE:
+			dcb = c->cache_cb;
+			user = c->cache_user;
+			break;
+		case EV_OPTIMIZE:
+			ocb = c->opt_cb;
+			user = c->opt_user;
+			break;
+		}
 		c->delivering = true;
 		pthread_mutex_unlock(&c->lock);
-		if (ev->kind == EV_SYNC && scb) {
-			ohb_cloud_sync_progress_t pg = {(ohb_cloud_sync_state_t)ev->state, (ohb_cloud_error_type_t)ev->error,
-			    ev->code, ev->message};
-			scb(suser, &pg);
-		} else if (ev->kind == EV_DOWNLOAD && dcb) {
-			ohb_cloud_download_progress_t pg = {(ohb_cloud_download_state_t)ev->state, ev->processed, ev->size,
-			    ev->uri, (ohb_cloud_download_error_t)ev->error};
-			dcb(duser, &pg);
-		}
+		deliver(c, ev, scb, dcb, ocb, user);
 		event_free(ev);
 		pthread_mutex_lock(&c->lock);
 		c->delivering = false;
@@ -514,12 +623,12 @@ dispatcher_main(void *arg)
 	return NULL;
 }
 
-/* ---- state store and active transfers (c->lock held unless said) -------------------- */
+/* ---- state store and active transfers --------------------------------------------- */
 
-static void
-active_set_locked(ohb_cloud_t *c, const char *path, int state)
+void
+ce_active_set_locked(ohb_cloud_sync_t *s, const char *path, int state)
 {
-	for (active_t *a = c->active; a; a = a->next) {
+	for (active_t *a = s->active; a; a = a->next) {
 		if (strcmp(a->path, path) == 0) {
 			a->state = state;
 			return;
@@ -531,14 +640,14 @@ active_set_locked(ohb_cloud_t *c, const char *path, int state)
 		return;
 	}
 	a->state = state;
-	a->next = c->active;
-	c->active = a;
+	a->next = s->active;
+	s->active = a;
 }
 
-static void
-active_clear_locked(ohb_cloud_t *c, const char *path)
+void
+ce_active_clear_locked(ohb_cloud_sync_t *s, const char *path)
 {
-	for (active_t **pp = &c->active; *pp; pp = &(*pp)->next) {
+	for (active_t **pp = &s->active; *pp; pp = &(*pp)->next) {
 		if (strcmp((*pp)->path, path) == 0) {
 			active_t *a = *pp;
 			*pp = a->next;
@@ -549,818 +658,137 @@ active_clear_locked(ohb_cloud_t *c, const char *path)
 	}
 }
 
-static const active_t *
-active_find_locked(const ohb_cloud_t *c, const char *path)
+const active_t *
+ce_active_find_locked(const ohb_cloud_sync_t *s, const char *path)
 {
-	for (const active_t *a = c->active; a; a = a->next)
+	for (const active_t *a = s->active; a; a = a->next)
 		if (strcmp(a->path, path) == 0)
 			return a;
 	return NULL;
 }
 
-/* Writes the state file now (force) or when the last write is a second old. */
-static void
-save_store(ohb_cloud_t *c, bool force)
+bool
+ce_busy(ohb_cloud_sync_t *s, const char *rel)
 {
-	pthread_mutex_lock(&c->save_lock);
+	pthread_mutex_lock(&s->c->lock);
+	bool b = ce_active_find_locked(s, rel) != NULL;
+	pthread_mutex_unlock(&s->c->lock);
+	return b;
+}
+
+void
+ce_set_active(ohb_cloud_sync_t *s, const char *rel, int state)
+{
+	pthread_mutex_lock(&s->c->lock);
+	if (state < 0)
+		ce_active_clear_locked(s, rel);
+	else
+		ce_active_set_locked(s, rel, state);
+	pthread_mutex_unlock(&s->c->lock);
+}
+
+void
+ce_save_store(ohb_cloud_sync_t *s, bool force)
+{
+	ohb_cloud_t *c = s->c;
+	pthread_mutex_lock(&s->save_lock);
 	pthread_mutex_lock(&c->lock);
 	int64_t now = fsu_mono_ms();
 	char *text = NULL;
 	size_t len = 0;
-	bool go = force || now - c->last_save_ms >= SAVE_INTERVAL_MS;
-	if (go && cst_serialize(c->store, &text, &len, NULL) == OHB_OK)
-		c->last_save_ms = now;
+	bool go = force || now - s->last_save_ms >= SAVE_INTERVAL_MS;
+	if (go && cst_serialize(s->store, &text, &len, NULL) == OHB_OK)
+		s->last_save_ms = now;
 	pthread_mutex_unlock(&c->lock);
-	if (text)
-		cst_write(c->state_dir, text, len, NULL);   /* a failed write costs a re-compare next run, no data */
+	/* A failed write costs a re-compare next run, no data. */
+	if (text && fsu_mkdir_p(s->state_dir, 0700, NULL) == OHB_OK)
+		cst_write(s->state_dir, text, len, NULL);
 	free(text);
-	pthread_mutex_unlock(&c->save_lock);
+	pthread_mutex_unlock(&s->save_lock);
 }
 
-/* Records a file as a sync left it: base = the local stat and the cloud etag. */
-static void
-record_synced(ohb_cloud_t *c, const char *rel, int state, const struct stat *st, const char *etag)
+void
+ce_record_synced(ohb_cloud_sync_t *s, const char *rel, int state, const struct stat *st, const char *etag)
 {
 	cst_rec_t r = {0};
 	r.path = (char *)rel;
 	r.state = state;
 	r.has_base = true;
 	r.lsize = (uint64_t)st->st_size;
-	r.lmtime_ns = mtime_ns(st);
+	r.lmtime_ns = ce_mtime_ns(st);
 	snprintf(r.etag, sizeof r.etag, "%s", etag);
-	pthread_mutex_lock(&c->lock);
-	cst_put(c->store, &r, NULL);
-	pthread_mutex_unlock(&c->lock);
+	ce_put_record(s, &r);
 }
 
-static void
-record_state(ohb_cloud_t *c, const char *rel, int state)
+void
+ce_put_record(ohb_cloud_sync_t *s, const cst_rec_t *r)
 {
-	pthread_mutex_lock(&c->lock);
-	cst_set_state(c->store, rel, state, NULL);
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&s->c->lock);
+	cst_put(s->store, r, NULL);
+	pthread_mutex_unlock(&s->c->lock);
 }
 
-/* A copy of the base record of rel; false when there is none. */
-static bool
-base_of(ohb_cloud_t *c, const char *rel, cst_rec_t *out)
+void
+ce_record_state(ohb_cloud_sync_t *s, const char *rel, int state)
 {
-	pthread_mutex_lock(&c->lock);
-	const cst_rec_t *r = cst_find(c->store, rel);
+	pthread_mutex_lock(&s->c->lock);
+	cst_set_state(s->store, rel, state, NULL);
+	pthread_mutex_unlock(&s->c->lock);
+}
+
+bool
+ce_base_of(ohb_cloud_sync_t *s, const char *rel, cst_rec_t *out)
+{
+	pthread_mutex_lock(&s->c->lock);
+	const cst_rec_t *r = cst_find(s->store, rel);
 	if (r)
 		*out = *r;
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&s->c->lock);
 	return r != NULL;
 }
 
-/* ---- transfers ------------------------------------------------------------------- */
-
-static bool
-xfer_cancelled(void *ctx)
-{
-	xfer_t *x = ctx;
-	pthread_mutex_lock(&x->c->lock);
-	bool stop = *x->stop;
-	pthread_mutex_unlock(&x->c->lock);
-	return stop;
-}
-
-/* Progress of a transfer: a Download event, and the bandwidth cap (a sleep
- * in slices of at most 50 ms, so cancel stays prompt). */
-static void
-xfer_progress(void *ctx, uint64_t done, uint64_t total)
-{
-	xfer_t *x = ctx;
-	ohb_cloud_t *c = x->c;
-	if (x->dl && done != x->last_done) {
-		pthread_mutex_lock(&c->lock);
-		push_locked(c, EV_DOWNLOAD, OHB_CLOUD_DL_RUNNING, 0, 0, NULL, x->dl->uri, done, total);
-		pthread_mutex_unlock(&c->lock);
-	}
-	x->last_done = done;
-	if (c->rate_limit == 0)
-		return;
-	int64_t due = x->start_ms + (int64_t)(done * 1000 / c->rate_limit);
-	for (int64_t now = fsu_mono_ms(); now < due && !xfer_cancelled(x); now = fsu_mono_ms()) {
-		int64_t ms = due - now < 50 ? due - now : 50;
-		struct timespec ts = {0, (long)ms * 1000000L};
-		nanosleep(&ts, NULL);
-	}
-}
-
-static char *
-cloud_path_of(const char *rel)
-{
-	return fsu_printf(MEDIA_PREFIX "%s", rel);
-}
-
-/* "<stem> (cloud conflict 20240101-120000).<ext>" beside leaf, not yet taken. */
-static char *
-conflict_name(int pfd, const char *leaf, int64_t when_ms)
-{
-	time_t t = (time_t)(when_ms > 0 ? when_ms / 1000 : time(NULL));
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char stamp[32];
-	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-	const char *dot = strrchr(leaf, '.');
-	if (dot == leaf)
-		dot = NULL;   /* ".hidden" has no extension */
-	int stem = dot ? (int)(dot - leaf) : (int)strlen(leaf);
-	for (int k = 1; k < 1000; k++) {
-		char extra[16] = "";
-		if (k > 1)
-			snprintf(extra, sizeof extra, " %d", k);
-		char *name = fsu_printf("%.*s (cloud conflict %s%s)%s", stem, leaf, stamp, extra, dot ? dot : "");
-		if (!name)
-			return NULL;
-		struct stat st;
-		if (strlen(name) < 256 && fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
-			return name;
-		free(name);
-	}
-	return NULL;
-}
-
-/* True when the open files a and b hold the same bytes. */
-static bool
-same_bytes(int a, int b)
-{
-	char ba[65536], bb[65536];
-	off_t off = 0;
-	for (;;) {
-		ssize_t na = pread(a, ba, sizeof ba, off);
-		ssize_t nb = pread(b, bb, sizeof bb, off);
-		if (na < 0 || nb < 0 || na != nb)
-			return false;
-		if (na == 0)
-			return true;
-		if (memcmp(ba, bb, (size_t)na) != 0)
-			return false;
-		off += na;
-	}
-}
-
-typedef enum { PLACE_OVERWRITE, PLACE_CONFLICT, PLACE_SAME } place_t;
+/* ---- getFileSyncState and the file listing ---------------------------------------- */
 
 /*
- * Downloads the cloud's rel into the media folder. `expect` is the local file
- * the caller decided on (NULL: there was none) and `want_conflict` says the
- * caller already knows both sides changed. The bytes go to
- * "<leaf>.temp.download"; then, looking at the target again:
- *   - no local file, or the local file is still `expect` and no conflict:
- *     rename over it (PLACE_OVERWRITE);
- *   - otherwise, same bytes as the local file: drop the temp (PLACE_SAME);
- *   - else rename to a conflict name (PLACE_CONFLICT).
- * *st receives the stat of the local file that now matches the cloud's
- * version under rel's name (valid for OVERWRITE and SAME).
- * Returns 0, CLOUD_CANCELLED or an error; the temp file never survives.
- */
-static int
-fetch(ohb_cloud_t *c, cloud_driver_t *d, const char *rel, const cloud_entry_t *ce, const local_file_t *expect,
-    bool want_conflict, xfer_t *x, place_t *placed, struct stat *st, ohb_error_t *err)
-{
-	int pfd;
-	const char *leaf;
-	int rc = media_parent(c, rel, true, &pfd, &leaf, err);
-	if (rc != OHB_OK)
-		return rc;
-	char *tmp = fsu_printf("%s" TEMP_SUFFIX, leaf);
-	char *cpath = cloud_path_of(rel);
-	if (!tmp || !cpath) {
-		free(tmp);
-		free(cpath);
-		close(pfd);
-		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
-	}
-	unlinkat(pfd, tmp, 0);
-	x->start_ms = fsu_mono_ms();
-	x->last_done = 0;
-	int fd = openat(pfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = ohb_fail_errno(err, errno, "cannot create %s" TEMP_SUFFIX " in the media folder", rel);
-		goto out;
-	}
-	cloud_transfer_t t = {x, xfer_progress, xfer_cancelled};
-	rc = cloud_get(d, cpath, 0, fd, &t, err);
-	if (rc == OHB_OK && fsync(fd) != 0)
-		rc = ohb_fail_errno(err, errno, "cannot write %s" TEMP_SUFFIX, rel);
-	if (rc == OHB_OK && ce->mtime_ms > 0) {
-		struct timespec times[2] = {{0, UTIME_OMIT},
-		    {(time_t)(ce->mtime_ms / 1000), (long)(ce->mtime_ms % 1000) * 1000000L}};
-		futimens(fd, times);
-	}
-	if (rc != OHB_OK) {
-		close(fd);
-		unlinkat(pfd, tmp, 0);
-		goto out;
-	}
-	struct stat now;
-	bool exists = fstatat(pfd, leaf, &now, AT_SYMLINK_NOFOLLOW) == 0;
-	bool unchanged = exists ? expect && S_ISREG(now.st_mode) && (uint64_t)now.st_size == expect->size &&
-	                              mtime_ns(&now) == expect->mtime_ns
-	                        : !expect;
-	if (exists && !S_ISREG(now.st_mode)) {
-		rc = ohb_fail(err, OHB_E_INVAL, "%s is not a regular file in the media folder", rel);
-		close(fd);
-		unlinkat(pfd, tmp, 0);
-		goto out;
-	}
-	if (!exists || (unchanged && !want_conflict)) {
-		if (renameat(pfd, tmp, pfd, leaf) != 0) {
-			rc = ohb_fail_errno(err, errno, "cannot move the download of %s into place", rel);
-			close(fd);
-			unlinkat(pfd, tmp, 0);
-			goto out;
-		}
-		fstat(fd, st);
-		*placed = PLACE_OVERWRITE;
-		close(fd);
-		fsync(pfd);
-		goto out;
-	}
-	int lfd = openat(pfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (lfd >= 0 && same_bytes(fd, lfd)) {
-		fstat(lfd, st);
-		close(lfd);
-		close(fd);
-		unlinkat(pfd, tmp, 0);
-		*placed = PLACE_SAME;
-		goto out;
-	}
-	if (lfd >= 0)
-		close(lfd);
-	close(fd);
-	char *cname = conflict_name(pfd, leaf, ce->mtime_ms);
-	if (!cname || renameat(pfd, tmp, pfd, cname) != 0) {
-		rc = cname ? ohb_fail_errno(err, errno, "cannot keep the cloud's version of %s as %s", rel, cname)
-		           : ohb_fail(err, OHB_E_NOMEM, "no free conflict name for %s", rel);
-		unlinkat(pfd, tmp, 0);
-	} else {
-		fsync(pfd);
-		*placed = PLACE_CONFLICT;
-	}
-	free(cname);
-out:
-	free(tmp);
-	free(cpath);
-	close(pfd);
-	return rc;
-}
-
-/* Uploads the local rel; on success records its base (UPLOAD_SUCCESS). */
-static int
-push_file(ohb_cloud_t *c, cloud_driver_t *d, const char *rel, xfer_t *x, ohb_error_t *err)
-{
-	int pfd;
-	const char *leaf;
-	int rc = media_parent(c, rel, false, &pfd, &leaf, err);
-	if (rc != OHB_OK)
-		return rc;
-	int fd = openat(pfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	close(pfd);
-	if (fd < 0)
-		return ohb_fail_errno(err, errno, "cannot open %s in the media folder", rel);
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return ohb_fail(err, OHB_E_INVAL, "%s is not a regular file", rel);
-	}
-	char *cpath = cloud_path_of(rel);
-	if (!cpath) {
-		close(fd);
-		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
-	}
-	cloud_transfer_t t = {x, xfer_progress, xfer_cancelled};
-	cloud_entry_t out = {0};
-	x->start_ms = fsu_mono_ms();
-	x->last_done = 0;
-	rc = cloud_put(d, cpath, fd, (uint64_t)st.st_size, &t, &out, err);
-	close(fd);
-	if (rc == OHB_OK && !out.etag[0]) {
-		cloud_entry_t again = {0};
-		if (cloud_stat(d, cpath, &again, NULL) == OHB_OK)
-			snprintf(out.etag, sizeof out.etag, "%s", again.etag);
-		free(again.path);
-	}
-	free(cpath);
-	if (rc == OHB_OK)
-		record_synced(c, rel, OHB_CLOUD_FILE_UPLOAD_SUCCESS, &st, out.etag);
-	free(out.path);
-	return rc;
-}
-
-/* ---- the gallery sync run ----------------------------------------------------------- */
-
-typedef struct run {
-	ohb_cloud_t *c;
-	cloud_driver_t *d;
-	xfer_t x;
-	int first_code;
-	char first_message[512];
-	int first_stage;             /* OHB_CLOUD_SYNC_DOWNLOAD_FAILED or _UPLOAD_FAILED */
-	bool network_down;
-} run_t;
-
-static void
-run_error(run_t *r, int stage, const ohb_error_t *e)
-{
-	if (!r->first_code) {
-		r->first_code = e->code ? e->code : OHB_E_UNKNOWN;
-		snprintf(r->first_message, sizeof r->first_message, "%s", e->message);
-		r->first_stage = stage;
-	}
-	if (e->code == CLOUD_E_NETWORK)
-		r->network_down = true;
-}
-
-static bool
-run_stopping(run_t *r)
-{
-	return r->network_down || xfer_cancelled(&r->x);
-}
-
-/* True when the path is being downloaded by a Download (the sync leaves it). */
-static bool
-busy(ohb_cloud_t *c, const char *rel)
-{
-	pthread_mutex_lock(&c->lock);
-	bool b = active_find_locked(c, rel) != NULL;
-	pthread_mutex_unlock(&c->lock);
-	return b;
-}
-
-static void
-set_active(ohb_cloud_t *c, const char *rel, int state)
-{
-	pthread_mutex_lock(&c->lock);
-	if (state < 0)
-		active_clear_locked(c, rel);
-	else
-		active_set_locked(c, rel, state);
-	pthread_mutex_unlock(&c->lock);
-}
-
-static void
-download_stage(run_t *r, const cloud_entry_t *cv, size_t cn, const local_vec_t *lv)
-{
-	ohb_cloud_t *c = r->c;
-	for (size_t i = 0; i < cn && !run_stopping(r); i++) {
-		const cloud_entry_t *ce = &cv[i];
-		if (ce->is_dir || strncmp(ce->path, MEDIA_PREFIX, strlen(MEDIA_PREFIX)) != 0)
-			continue;
-		const char *rel = ce->path + strlen(MEDIA_PREFIX);
-		const local_file_t *lf = local_find(lv, rel);
-		cst_rec_t b;
-		bool has_b = base_of(c, rel, &b) && b.has_base;
-		bool cloud_changed = !has_b || strcmp(b.etag, ce->etag) != 0;
-		bool local_changed = lf && (!has_b || lf->size != b.lsize || lf->mtime_ns != b.lmtime_ns);
-		if (!cloud_changed && lf)
-			continue;   /* the cloud has what we synced; an upload, if any, is the next stage's */
-		if (busy(c, rel))
-			continue;
-		set_active(c, rel, OHB_CLOUD_FILE_DOWNLOADING);
-		place_t placed = PLACE_SAME;
-		struct stat st;
-		ohb_error_t e;
-		/* Both sides changed since the base: a conflict. New on both sides
-		 * (no base): fetch compares the bytes and keeps both only if they differ. */
-		bool conflict = lf && local_changed;
-		int rc = fetch(c, r->d, rel, ce, lf, conflict, &r->x, &placed, &st, &e);
-		set_active(c, rel, -1);
-		if (rc == CLOUD_CANCELLED) {
-			record_state(c, rel, OHB_CLOUD_FILE_STOPPED);
-			break;
-		}
-		if (rc != OHB_OK) {
-			run_error(r, OHB_CLOUD_SYNC_DOWNLOAD_FAILED, &e);
-			continue;
-		}
-		if (placed == PLACE_CONFLICT) {
-			/* The local version stays under the name and is uploaded next;
-			 * the base takes the cloud's etag so that upload is no conflict. */
-			cst_rec_t nb = {0};
-			nb.path = (char *)rel;
-			nb.state = OHB_CLOUD_FILE_TO_BE_UPLOADED;
-			nb.has_base = true;
-			nb.lsize = UINT64_MAX;
-			nb.lmtime_ns = -1;
-			snprintf(nb.etag, sizeof nb.etag, "%s", ce->etag);
-			pthread_mutex_lock(&c->lock);
-			cst_put(c->store, &nb, NULL);
-			pthread_mutex_unlock(&c->lock);
-		} else {
-			record_synced(c, rel, OHB_CLOUD_FILE_COMPLETED, &st, ce->etag);
-		}
-		save_store(c, false);
-	}
-}
-
-static const cloud_entry_t *
-cloud_find(const cloud_entry_t *cv, size_t cn, const char *cpath)
-{
-	size_t lo = 0, hi = cn;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int k = strcmp(cv[mid].path, cpath);
-		if (k == 0)
-			return &cv[mid];
-		if (k < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-static void
-upload_stage(run_t *r, const cloud_entry_t *cv, size_t cn)
-{
-	ohb_cloud_t *c = r->c;
-	local_vec_t lv;
-	ohb_error_t e;
-	if (scan_media(c, &lv, &e) != OHB_OK) {
-		run_error(r, OHB_CLOUD_SYNC_UPLOAD_FAILED, &e);
-		return;
-	}
-	for (size_t i = 0; i < lv.n && !run_stopping(r); i++) {
-		const local_file_t *lf = &lv.v[i];
-		cst_rec_t b;
-		bool has_b = base_of(c, lf->path, &b) && b.has_base;
-		char *cpath = cloud_path_of(lf->path);
-		const cloud_entry_t *ce = cpath ? cloud_find(cv, cn, cpath) : NULL;
-		free(cpath);
-		bool in_cloud = ce && !ce->is_dir;
-		if (has_b && in_cloud && lf->size == b.lsize && lf->mtime_ns == b.lmtime_ns)
-			continue;   /* unchanged since the last sync */
-		if (in_cloud && !has_b)
-			continue;   /* the download stage met it and could not settle it: no blind overwrite */
-		if (busy(c, lf->path))
-			continue;
-		set_active(c, lf->path, OHB_CLOUD_FILE_UPLOADING);
-		int rc = push_file(c, r->d, lf->path, &r->x, &e);
-		set_active(c, lf->path, -1);
-		if (rc == CLOUD_CANCELLED) {
-			record_state(c, lf->path, OHB_CLOUD_FILE_STOPPED);
-			break;
-		}
-		if (rc != OHB_OK) {
-			record_state(c, lf->path, OHB_CLOUD_FILE_UPLOAD_FAILURE);
-			run_error(r, OHB_CLOUD_SYNC_UPLOAD_FAILED, &e);
-		}
-		save_store(c, false);
-	}
-	local_vec_free(&lv);
-}
-
-static void *
-sync_main(void *arg)
-{
-	ohb_cloud_t *c = arg;
-	run_t r = {0};
-	r.c = c;
-	r.x.c = c;
-	r.x.stop = &c->sync_stop;
-	r.x.start_ms = fsu_mono_ms();
-	ohb_error_t e;
-
-	pthread_mutex_lock(&c->lock);
-	push_locked(c, EV_SYNC, OHB_CLOUD_SYNC_DOWNLOADING, 0, 0, NULL, NULL, 0, 0);
-	pthread_mutex_unlock(&c->lock);
-
-	cloud_entry_t *cv = NULL;
-	size_t cn = 0;
-	local_vec_t lv = {0};
-	if (cloud_driver_open(c->url, c->user, c->password, &r.d, &e) != OHB_OK ||
-	    cloud_list(r.d, "media", &cv, &cn, &e) != OHB_OK || scan_media(c, &lv, &e) != OHB_OK) {
-		run_error(&r, OHB_CLOUD_SYNC_DOWNLOAD_FAILED, &e);
-	} else {
-		download_stage(&r, cv, cn, &lv);
-		if (!run_stopping(&r)) {
-			pthread_mutex_lock(&c->lock);
-			push_locked(c, EV_SYNC, OHB_CLOUD_SYNC_UPLOADING, 0, 0, NULL, NULL, 0, 0);
-			pthread_mutex_unlock(&c->lock);
-			upload_stage(&r, cv, cn);
-		}
-	}
-	local_vec_free(&lv);
-	cloud_entries_free(cv, cn);
-	cloud_driver_close(r.d);
-	save_store(c, true);
-
-	pthread_mutex_lock(&c->lock);
-	if (c->sync_stop)
-		push_locked(c, EV_SYNC, OHB_CLOUD_SYNC_STOPPED, 0, 0, NULL, NULL, 0, 0);
-	else if (r.first_code)
-		push_locked(c, EV_SYNC, r.first_stage, sync_error_type(r.first_code), r.first_code, r.first_message, NULL,
-		    0, 0);
-	else
-		push_locked(c, EV_SYNC, OHB_CLOUD_SYNC_COMPLETED, 0, 0, NULL, NULL, 0, 0);
-	c->sync_running = false;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-	return NULL;
-}
-
-/* ---- Download ------------------------------------------------------------------- */
-
-static void *
-download_main(void *arg)
-{
-	download_t *dl = arg;
-	ohb_cloud_t *c = dl->c;
-	xfer_t x = {c, &dl->stop, dl, fsu_mono_ms(), 0};
-	ohb_error_t e = {0};
-	cloud_driver_t *d = NULL;
-	place_t placed = PLACE_SAME;
-	struct stat st;
-	int rc = cloud_driver_open(c->url, c->user, c->password, &d, &e);
-	if (rc == OHB_OK) {
-		/* The local file, if any, is overwritten only when it is what the
-		 * last sync left; otherwise the download becomes a conflict copy. */
-		struct stat lst;
-		local_file_t lf = {dl->rel, 0, 0};
-		const local_file_t *expect = NULL;
-		bool conflict = false;
-		if (media_stat(c, dl->rel, &lst)) {
-			lf.size = (uint64_t)lst.st_size;
-			lf.mtime_ns = mtime_ns(&lst);
-			expect = &lf;
-			cst_rec_t b;
-			conflict = !(base_of(c, dl->rel, &b) && b.has_base && b.lsize == lf.size && b.lmtime_ns == lf.mtime_ns);
-		}
-		rc = fetch(c, d, dl->rel, &dl->entry, expect, conflict, &x, &placed, &st, &e);
-	}
-	cloud_driver_close(d);
-	if (rc == OHB_OK && placed != PLACE_CONFLICT)
-		record_synced(c, dl->rel, OHB_CLOUD_FILE_COMPLETED, &st, dl->entry.etag);
-	else if (rc == CLOUD_CANCELLED)
-		record_state(c, dl->rel, OHB_CLOUD_FILE_STOPPED);
-	save_store(c, true);
-
-	pthread_mutex_lock(&c->lock);
-	active_clear_locked(c, dl->rel);
-	if (rc == OHB_OK)
-		push_locked(c, EV_DOWNLOAD, OHB_CLOUD_DL_COMPLETED, 0, 0, NULL, dl->uri, dl->entry.size, dl->entry.size);
-	else if (rc == CLOUD_CANCELLED)
-		push_locked(c, EV_DOWNLOAD, OHB_CLOUD_DL_STOPPED, 0, 0, NULL, dl->uri, x.last_done, dl->entry.size);
-	else
-		push_locked(c, EV_DOWNLOAD, OHB_CLOUD_DL_FAILED, download_error_type(e.code), e.code, e.message, dl->uri,
-		    x.last_done, dl->entry.size);
-	dl->finished = true;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-	return NULL;
-}
-
-static void
-download_free(download_t *dl)
-{
-	free(dl->rel);
-	free(dl->uri);
-	free(dl->entry.path);
-	free(dl);
-}
-
-/* Joins and frees the finished downloads (not called with c->lock held). */
-static void
-reap_downloads(ohb_cloud_t *c)
-{
-	download_t *done = NULL;
-	pthread_mutex_lock(&c->lock);
-	for (download_t **pp = &c->downloads; *pp;) {
-		download_t *dl = *pp;
-		if (dl->finished) {
-			*pp = dl->next;
-			dl->next = done;
-			done = dl;
-		} else {
-			pp = &dl->next;
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
-	while (done) {
-		download_t *next = done->next;
-		pthread_join(done->thread, NULL);
-		download_free(done);
-		done = next;
-	}
-}
-
-int
-ohb_cloud_download_start(ohb_cloud_t *c, const char *uri, ohb_error_t *err)
-{
-	if (!c)
-		return ohb_fail(err, OHB_E_PARAM, "no cloud engine");
-	char *rel;
-	int rc = uri_to_rel(uri, &rel, err);
-	if (rc != OHB_OK)
-		return rc;
-	reap_downloads(c);
-	download_t *dl = calloc(1, sizeof *dl);
-	if (!dl) {
-		free(rel);
-		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
-	}
-	dl->c = c;
-	dl->rel = rel;
-	dl->uri = strdup(uri);
-	char *cpath = cloud_path_of(rel);
-	cloud_driver_t *d = NULL;
-	if (!dl->uri || !cpath) {
-		rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
-	} else if ((rc = cloud_driver_open(c->url, c->user, c->password, &d, err)) == OHB_OK) {
-		rc = cloud_stat(d, cpath, &dl->entry, err);
-		if (rc == OHB_OK && dl->entry.is_dir)
-			rc = ohb_fail(err, OHB_E_NOENT, "the cloud holds a folder, not a file, at %s", uri);
-		else if (rc == OHB_E_NOENT)
-			ohb_fail(err, OHB_E_NOENT, "the cloud holds no file %s", uri);
-	}
-	cloud_driver_close(d);
-	free(cpath);
-	if (rc != OHB_OK) {
-		download_free(dl);
-		return rc;
-	}
-	pthread_mutex_lock(&c->lock);
-	if (active_find_locked(c, rel)) {
-		pthread_mutex_unlock(&c->lock);
-		download_free(dl);
-		return ohb_fail(err, CLOUD_E_BUSY, "%s is already being transferred", uri);
-	}
-	active_set_locked(c, rel, OHB_CLOUD_FILE_DOWNLOADING);
-	push_locked(c, EV_DOWNLOAD, OHB_CLOUD_DL_RUNNING, 0, 0, NULL, uri, 0, dl->entry.size);
-	if (pthread_create(&dl->thread, NULL, download_main, dl) != 0) {
-		active_clear_locked(c, rel);
-		pthread_mutex_unlock(&c->lock);
-		download_free(dl);
-		return ohb_fail(err, OHB_E_NOMEM, "cannot start a download thread");
-	}
-	dl->next = c->downloads;
-	c->downloads = dl;
-	pthread_mutex_unlock(&c->lock);
-	return OHB_OK;
-}
-
-int
-ohb_cloud_download_stop(ohb_cloud_t *c, const char *uri, ohb_error_t *err)
-{
-	if (!c)
-		return ohb_fail(err, OHB_E_PARAM, "no cloud engine");
-	char *rel;
-	int rc = uri_to_rel(uri, &rel, err);
-	if (rc != OHB_OK)
-		return rc;
-	pthread_mutex_lock(&c->lock);
-	for (download_t *dl = c->downloads; dl; dl = dl->next) {
-		if (strcmp(dl->rel, rel) != 0 || dl->finished)
-			continue;
-		dl->stop = true;
-		/* Wait for it to end, so its partial file is gone when stop returns
-		 * (the download thread never waits on the dispatcher: no deadlock). */
-		while (!dl->finished)
-			pthread_cond_wait(&c->cond, &c->lock);
-		break;
-	}
-	pthread_mutex_unlock(&c->lock);
-	free(rel);
-	return OHB_OK;
-}
-
-/* ---- GallerySync ------------------------------------------------------------------ */
-
-int
-ohb_cloud_gallery_start(ohb_cloud_t *c, ohb_error_t *err)
-{
-	if (!c)
-		return ohb_fail(err, OHB_E_PARAM, "no cloud engine");
-	pthread_mutex_lock(&c->lock);
-	if (c->sync_running && !c->sync_stop) {
-		pthread_mutex_unlock(&c->lock);
-		return OHB_OK;   /* coalesced with the run going on */
-	}
-	while (c->sync_running)
-		pthread_cond_wait(&c->cond, &c->lock);   /* a stopped run winding down */
-	bool join = c->sync_joinable;
-	c->sync_joinable = false;
-	pthread_mutex_unlock(&c->lock);
-	if (join)
-		pthread_join(c->sync_thread, NULL);
-	pthread_mutex_lock(&c->lock);
-	if (c->sync_running) {
-		pthread_mutex_unlock(&c->lock);
-		return OHB_OK;   /* another caller started one meanwhile */
-	}
-	c->sync_running = true;
-	c->sync_stop = false;
-	if (pthread_create(&c->sync_thread, NULL, sync_main, c) != 0) {
-		c->sync_running = false;
-		pthread_mutex_unlock(&c->lock);
-		return ohb_fail(err, OHB_E_NOMEM, "cannot start the sync thread");
-	}
-	c->sync_joinable = true;
-	pthread_mutex_unlock(&c->lock);
-	return OHB_OK;
-}
-
-int
-ohb_cloud_gallery_stop(ohb_cloud_t *c, ohb_error_t *err)
-{
-	if (!c)
-		return ohb_fail(err, OHB_E_PARAM, "no cloud engine");
-	pthread_mutex_lock(&c->lock);
-	if (c->sync_running)
-		c->sync_stop = true;
-	pthread_mutex_unlock(&c->lock);
-	return OHB_OK;
-}
-
-int
-ohb_cloud_gallery_on(ohb_cloud_t *c, ohb_cloud_sync_cb_t cb, void *user, ohb_error_t *err)
-{
-	if (!c || !cb)
-		return ohb_fail(err, OHB_E_PARAM, "on('progress') needs a callback");
-	pthread_mutex_lock(&c->lock);
-	c->sync_cb = cb;
-	c->sync_user = user;
-	pthread_mutex_unlock(&c->lock);
-	return OHB_OK;
-}
-
-int
-ohb_cloud_gallery_off(ohb_cloud_t *c, ohb_cloud_sync_cb_t cb, ohb_error_t *err)
-{
-	if (!c)
-		return ohb_fail(err, OHB_E_PARAM, "no cloud engine");
-	pthread_mutex_lock(&c->lock);
-	int rc = OHB_OK;
-	if (cb && c->sync_cb && cb != c->sync_cb)
-		rc = ohb_fail(err, OHB_E_PARAM, "off('progress'): that callback is not registered");
-	else
-		c->sync_cb = NULL;
-	pthread_mutex_unlock(&c->lock);
-	return rc;
-}
-
-int
-ohb_cloud_download_on(ohb_cloud_t *c, ohb_cloud_download_cb_t cb, void *user, ohb_error_t *err)
-{
-	if (!c || !cb)
-		return ohb_fail(err, OHB_E_PARAM, "on('progress') needs a callback");
-	pthread_mutex_lock(&c->lock);
-	c->dl_cb = cb;
-	c->dl_user = user;
-	pthread_mutex_unlock(&c->lock);
-	return OHB_OK;
-}
-
-int
-ohb_cloud_download_off(ohb_cloud_t *c, ohb_cloud_download_cb_t cb, ohb_error_t *err)
-{
-	if (!c)
-		return ohb_fail(err, OHB_E_PARAM, "no cloud engine");
-	pthread_mutex_lock(&c->lock);
-	int rc = OHB_OK;
-	if (cb && c->dl_cb && cb != c->dl_cb)
-		rc = ohb_fail(err, OHB_E_PARAM, "off('progress'): that callback is not registered");
-	else
-		c->dl_cb = NULL;
-	pthread_mutex_unlock(&c->lock);
-	return rc;
-}
-
-/* ---- getFileSyncState --------------------------------------------------------------- */
-
-/*
- * Which state (docs/CLOUD.md):
+ * Which state (docs/CLOUD.md), c->lock held; -1 when the engine knows no
+ * such file:
  *   UPLOADING / DOWNLOADING   the file is being transferred right now
  *   UPLOAD_FAILURE            its last upload failed (until a sync settles it)
- *   STOPPED                   its last transfer was stopped (stop(), Download.stop)
+ *   STOPPED                   its last transfer was stopped
  *   TO_BE_UPLOADED            a local file new or changed since its last sync
  *   UPLOAD_SUCCESS            the last sync uploaded it, unchanged since
  *   COMPLETED                 the last sync downloaded it or found both sides equal
+ * An evicted file keeps the state it had when it was evicted.
  */
+static int
+state_locked(const ohb_cloud_sync_t *s, const char *rel, bool local, const struct stat *st)
+{
+	const active_t *a = ce_active_find_locked(s, rel);
+	const cst_rec_t *r = cst_find(s->store, rel);
+	if (a)
+		return a->state;
+	if (r && (r->state == OHB_CLOUD_FILE_UPLOAD_FAILURE || r->state == OHB_CLOUD_FILE_STOPPED))
+		return r->state;
+	if (local && (!r || !r->has_base || r->evicted || r->lsize != (uint64_t)st->st_size ||
+	                 r->lmtime_ns != ce_mtime_ns(st)))
+		return OHB_CLOUD_FILE_TO_BE_UPLOADED;
+	if (r && r->has_base)
+		return r->state == OHB_CLOUD_FILE_UPLOAD_SUCCESS ? OHB_CLOUD_FILE_UPLOAD_SUCCESS : OHB_CLOUD_FILE_COMPLETED;
+	return -1;
+}
+
 static int
 file_state(ohb_cloud_t *c, const char *uri, ohb_cloud_file_sync_state_t *out, ohb_error_t *err)
 {
+	ohb_cloud_sync_t *s;
 	char *rel;
-	int rc = uri_to_rel(uri, &rel, err);
+	int rc = ce_uri_parse(c, uri, &s, &rel, err);
 	if (rc != OHB_OK)
 		return rc;
 	struct stat st;
-	bool local = media_stat(c, rel, &st);
+	bool local = ce_stat(s, rel, &st);
 	pthread_mutex_lock(&c->lock);
-	const active_t *a = active_find_locked(c, rel);
-	const cst_rec_t *r = cst_find(c->store, rel);
-	int state = -1;
-	if (a)
-		state = a->state;
-	else if (r && (r->state == OHB_CLOUD_FILE_UPLOAD_FAILURE || r->state == OHB_CLOUD_FILE_STOPPED))
-		state = r->state;
-	else if (local && (!r || !r->has_base || r->lsize != (uint64_t)st.st_size || r->lmtime_ns != mtime_ns(&st)))
-		state = OHB_CLOUD_FILE_TO_BE_UPLOADED;
-	else if (r && r->has_base)
-		state = r->state == OHB_CLOUD_FILE_UPLOAD_SUCCESS ? OHB_CLOUD_FILE_UPLOAD_SUCCESS : OHB_CLOUD_FILE_COMPLETED;
+	int state = state_locked(s, rel, local, &st);
 	pthread_mutex_unlock(&c->lock);
 	free(rel);
 	if (state < 0)
@@ -1393,7 +821,107 @@ ohb_cloud_get_file_sync_states(ohb_cloud_t *c, const char *const *uris, size_t n
 	return OHB_OK;
 }
 
+void
+ohb_cloud_file_infos_free(ohb_cloud_file_info_t *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].uri);
+		free(v[i].path);
+	}
+	free(v);
+}
+
+static int
+info_cmp(const void *a, const void *b)
+{
+	return strcmp(((const ohb_cloud_file_info_t *)a)->path, ((const ohb_cloud_file_info_t *)b)->path);
+}
+
+int
+ohb_cloud_list_files(ohb_cloud_sync_t *s, ohb_cloud_file_info_t **out, size_t *n, ohb_error_t *err)
+{
+	if (!s || !out || !n)
+		return ohb_fail(err, OHB_E_PARAM, "list_files needs a scope and results");
+	*out = NULL;
+	*n = 0;
+	local_vec_t lv;
+	int rc = ce_scan(s, &lv, err);
+	if (rc != OHB_OK)
+		return rc;
+	ohb_cloud_t *c = s->c;
+	pthread_mutex_lock(&c->lock);
+	size_t nrec;
+	const cst_rec_t *recs = cst_records(s->store, &nrec);
+	size_t cap = lv.n + nrec;
+	ohb_cloud_file_info_t *v = calloc(cap ? cap : 1, sizeof *v);
+	size_t k = 0;
+	bool oom = !v;
+	for (size_t i = 0; !oom && i < lv.n; i++) {
+		const local_file_t *lf = &lv.v[i];
+		struct stat st = {0};
+		st.st_size = (off_t)lf->size;
+		st.st_mtim.tv_sec = lf->mtime_ns / 1000000000LL;
+		st.st_mtim.tv_nsec = lf->mtime_ns % 1000000000LL;
+		ohb_cloud_file_info_t *f = &v[k++];
+		f->path = strdup(lf->path);
+		f->uri = ce_uri_of(s, lf->path);
+		f->size = lf->size;
+		f->mtime_ms = lf->mtime_ns / 1000000;
+		f->atime_ms = lf->atime_ns / 1000000;
+		f->local = true;
+		f->state = (ohb_cloud_file_sync_state_t)state_locked(s, lf->path, true, &st);
+		oom = !f->path || !f->uri;
+	}
+	for (size_t i = 0; !oom && i < nrec; i++) {
+		const cst_rec_t *r = &recs[i];
+		if (ce_local_find(&lv, r->path))
+			continue;
+		int state = state_locked(s, r->path, false, NULL);
+		if (state < 0)
+			continue;   /* a record of a partial download only: no file yet */
+		ohb_cloud_file_info_t *f = &v[k++];
+		f->path = strdup(r->path);
+		f->uri = ce_uri_of(s, r->path);
+		f->size = r->lsize == UINT64_MAX ? 0 : r->lsize;
+		f->evicted = r->evicted;
+		f->state = (ohb_cloud_file_sync_state_t)state;
+		oom = !f->path || !f->uri;
+	}
+	pthread_mutex_unlock(&c->lock);
+	ce_local_vec_free(&lv);
+	if (oom) {
+		ohb_cloud_file_infos_free(v, k);
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory listing files");
+	}
+	if (k > 1)
+		qsort(v, k, sizeof *v, info_cmp);
+	*out = v;
+	*n = k;
+	return OHB_OK;
+}
+
+int
+ohb_cloud_battery(ohb_cloud_t *c, int *percent, bool *charging, ohb_error_t *err)
+{
+	if (!c || !percent || !charging)
+		return ohb_fail(err, OHB_E_PARAM, "battery needs an engine and results");
+	cloud_battery_read(c->power_dir, percent, charging);
+	return OHB_OK;
+}
+
 /* ---- the engine ------------------------------------------------------------------ */
+
+static bool
+idle_locked(const ohb_cloud_t *c)
+{
+	for (const download_t *dl = c->downloads; dl; dl = dl->next)
+		if (!dl->finished)
+			return false;
+	for (const ohb_cloud_sync_t *s = c->scopes; s; s = s->next)
+		if (s->running)
+			return false;
+	return !c->opt_running && !c->head && !c->delivering;
+}
 
 int
 ohb_cloud_wait_idle(ohb_cloud_t *c, int timeout_ms, ohb_error_t *err)
@@ -1403,12 +931,7 @@ ohb_cloud_wait_idle(ohb_cloud_t *c, int timeout_ms, ohb_error_t *err)
 	int64_t deadline = timeout_ms < 0 ? -1 : fsu_mono_ms() + timeout_ms;
 	int rc = OHB_OK;
 	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		bool busy_dl = false;
-		for (download_t *dl = c->downloads; dl; dl = dl->next)
-			busy_dl |= !dl->finished;
-		if (!c->sync_running && !busy_dl && !c->head && !c->delivering)
-			break;
+	while (!idle_locked(c)) {
 		if (deadline < 0) {
 			pthread_cond_wait(&c->cond, &c->lock);
 			continue;
@@ -1429,20 +952,23 @@ ohb_cloud_wait_idle(ohb_cloud_t *c, int timeout_ms, ohb_error_t *err)
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 	}
 	pthread_mutex_unlock(&c->lock);
-	reap_downloads(c);
+	cd_reap(c);
 	return rc;
 }
 
 static void
 engine_free(ohb_cloud_t *c)
 {
+	while (c->scopes) {
+		ohb_cloud_sync_t *s = c->scopes;
+		c->scopes = s->next;
+		scope_free(s);
+	}
 	free(c->root);
-	free(c->media);
-	free(c->state_dir);
 	free(c->url);
 	free(c->user);
 	free(c->password);
-	cst_free(c->store);
+	free(c->power_dir);
 	free(c);
 }
 
@@ -1458,28 +984,32 @@ ohb_cloud_open(const ohb_cloud_options_t *opts, ohb_cloud_t **out, ohb_error_t *
 	if (!c)
 		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
 	c->root = strdup(opts->root);
-	c->media = fsu_join(opts->root, "media");
-	c->state_dir = fsu_join(opts->root, "cloud");
 	c->url = strdup(opts->url ? opts->url : "");   /* none: sync and download fail with 22400001 */
 	c->user = opts->user ? strdup(opts->user) : NULL;
 	c->password = opts->password ? strdup(opts->password) : NULL;
+	c->power_dir = opts->power_supply_dir ? strdup(opts->power_supply_dir) : NULL;
 	c->rate_limit = opts->rate_limit;
-	if (!c->root || !c->media || !c->state_dir || !c->url || (opts->user && !c->user) ||
-	    (opts->password && !c->password)) {
+	c->free_percent = opts->storage_free_percent ? opts->storage_free_percent : 10;
+	if (c->free_percent > 100)
+		c->free_percent = 100;
+	char *media = c->root ? fsu_join(opts->root, "media") : NULL;
+	if (!c->root || !c->url || !media || (opts->user && !c->user) || (opts->password && !c->password) ||
+	    (opts->power_supply_dir && !c->power_dir)) {
+		free(media);
 		engine_free(c);
 		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
 	}
-	int rc = fsu_mkdir_p(c->media, 0755, err);
+	int rc = fsu_mkdir_p(media, 0755, err);
 	if (rc == OHB_OK)
-		rc = fsu_mkdir_p(c->state_dir, 0700, err);
+		rc = scope_new(c, NULL, media, &c->scopes, err);
+	free(media);
 	if (rc == OHB_OK)
-		rc = cst_open(c->state_dir, &c->store, err);
+		rc = fsu_mkdir_p(c->scopes->state_dir, 0700, err);
 	if (rc != OHB_OK) {
 		engine_free(c);
 		return rc;
 	}
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_mutex_init(&c->save_lock, NULL);
 	pthread_condattr_t a;
 	pthread_condattr_init(&a);
 	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
@@ -1488,7 +1018,6 @@ ohb_cloud_open(const ohb_cloud_options_t *opts, ohb_cloud_t **out, ohb_error_t *
 	if (pthread_create(&c->dispatcher, NULL, dispatcher_main, c) != 0) {
 		pthread_cond_destroy(&c->cond);
 		pthread_mutex_destroy(&c->lock);
-		pthread_mutex_destroy(&c->save_lock);
 		engine_free(c);
 		return ohb_fail(err, OHB_E_NOMEM, "cannot start the cloud engine's dispatcher thread");
 	}
@@ -1502,36 +1031,25 @@ ohb_cloud_close(ohb_cloud_t *c)
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
-	if (c->sync_running)
-		c->sync_stop = true;
 	for (download_t *dl = c->downloads; dl; dl = dl->next)
 		dl->stop = true;
-	while (c->sync_running)
-		pthread_cond_wait(&c->cond, &c->lock);
-	bool join = c->sync_joinable;
-	c->sync_joinable = false;
+	ohb_cloud_sync_t *scopes = c->scopes;   /* the list only grows at its second element; gallery is stable */
 	pthread_mutex_unlock(&c->lock);
-	if (join)
-		pthread_join(c->sync_thread, NULL);
+	for (ohb_cloud_sync_t *s = scopes; s; s = s->next)
+		cr_stop_and_join(s);
+	co_stop_and_join(c);
 	pthread_mutex_lock(&c->lock);
 	for (download_t *dl = c->downloads; dl; dl = dl->next)
 		while (!dl->finished)
 			pthread_cond_wait(&c->cond, &c->lock);
 	pthread_mutex_unlock(&c->lock);
-	reap_downloads(c);
+	cd_reap(c);
 	pthread_mutex_lock(&c->lock);
 	c->dispatcher_stop = true;
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->dispatcher, NULL);
-	while (c->active) {
-		active_t *a = c->active;
-		c->active = a->next;
-		free(a->path);
-		free(a);
-	}
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
-	pthread_mutex_destroy(&c->save_lock);
 	engine_free(c);
 }
