@@ -554,6 +554,32 @@ cloud_download_stop(console_t *c)
 }
 
 void
+cloud_clean_cache(console_t *c)
+{
+	if (!need_scope(c))
+		return;
+	const ohb_cloud_file_info_t *f = cloud_current_file(c);
+	if (!f) {
+		console_say(c, ROLE_DIM, "no file highlighted");
+		return;
+	}
+	if (f->evicted) {
+		console_say(c, ROLE_DIM, "%s has no local copy already (cloud-only)", f->path);
+		return;
+	}
+	char path[600];
+	snprintf(path, sizeof path, "%s", f->path);
+	ohb_error_t e = { 0, "" };
+	int rc = ohb_cloud_cache_clean(c->cloud.eng, f->uri, &e);
+	if (rc) {
+		console_say(c, ROLE_ERROR, "cleanCache %s: error %d: %s", path, rc, e.message);
+		return;
+	}
+	console_say(c, ROLE_STATE_OK, "local copy of %s dropped; the cloud keeps it (Enter downloads it again)", path);
+	refresh_files(c);   /* f is gone after this */
+}
+
+void
 cloud_optimize_start(console_t *c, uint64_t total, uint32_t days)
 {
 	cloud_ui_t *u = &c->cloud;

@@ -119,6 +119,8 @@ void cloud_sync_start(console_t *c, bool forced);
 void cloud_sync_stop(console_t *c);
 void cloud_download_start(console_t *c);
 void cloud_download_stop(console_t *c);
+/* CloudFileCache.cleanCache of the highlighted file: drop the local copy. */
+void cloud_clean_cache(console_t *c);
 void cloud_optimize_start(console_t *c, uint64_t total, uint32_t days);
 void cloud_optimize_stop(console_t *c);
 void cloud_refresh(console_t *c);

@@ -5,7 +5,8 @@
  * counters, the last sync time and the battery; the download of the
  * highlighted file with its DownloadProgress bar; optimize space with its
  * parameters and OptimizeSpaceProgress; and a browser of the scope's files
- * with their FileSyncState (evicted files are marked cloud-only).
+ * with their FileSyncState (evicted files are marked cloud-only), where x
+ * drops a file's local copy (CloudFileCache.cleanCache).
  *
  * It draws what console_cloud.c has gathered; the keys call its actions.
  * Layout at 80x24: scope and battery, two sync rows, a download row, an
@@ -358,6 +359,9 @@ cloud_key(console_t *c, int ch)
 	case 'D':
 		cloud_download_stop(c);
 		break;
+	case 'x':
+		cloud_clean_cache(c);
+		break;
 	case 'o':
 		if (!u->eng) {
 			console_say(c, ROLE_ERROR, "the cloud engine is not open: error %d: %s", u->open_code, u->open_message);
@@ -389,19 +393,17 @@ cloud_key(console_t *c, int ch)
 const screen_t screen_cloud = {
 	"Cloud",
 	"F1 Help  s Sync  S Stop  Enter Download  D Stop  o Optimize  O Stop  Tab Scope",
-	"Tab, ]       next sync scope: the gallery (GallerySync), then each installed bundle (FileSync)\n"
-	"Shift-Tab, [ previous scope\n"
-	"s            start the scope's sync: download stage, then upload stage\n"
-	"f            start even at a battery of 10-15 % (forced; below 10 % it is always refused)\n"
-	"S            stop the sync (it ends STOPPED; s resumes where it left off)\n"
-	"Enter, d     download the highlighted file (gallery: Download; bundle: CloudFileCache)\n"
-	"D            stop the download (the partial <name>.temp.download is removed)\n"
-	"o            optimize space: asks totalSize (512M, 2G, bytes) and agingDays, then starts\n"
-	"O            stop optimize space\n"
-	"Up/Down j/k  move in the files; PgUp/PgDn, Home/End (g/G)\n"
-	"/            filter the files by path as you type (Enter keeps, Esc clears)\n"
-	"R            read the files, the battery and the last sync time again\n"
-	"q, Esc       back to Home (runs go on; quitting the console stops them)",
+	"Tab ] / S-Tab [  next / previous scope: gallery, then each bundle\n"
+	"s / f         start the scope's sync (f: forced, runs at 10-15 % battery)\n"
+	"S             stop the sync (ends STOPPED; s resumes where it left off)\n"
+	"Enter, d      download the highlighted file (bundles: CloudFileCache)\n"
+	"D             stop the download (its <name>.temp.download is removed)\n"
+	"x             drop the local copy of the file (cleanCache; cloud keeps it)\n"
+	"o / O         optimize space: asks totalSize (512M, 2G), agingDays / stop\n"
+	"Up/Down j/k   move; PgUp/PgDn, Home/End (g/G)\n"
+	"/             filter files by path as you type (Enter keeps, Esc clears)\n"
+	"R             read files, battery and last sync time again\n"
+	"q, Esc        back to Home (runs go on; quitting the console stops them)",
 	cloud_draw,
 	cloud_key,
 	NULL,
