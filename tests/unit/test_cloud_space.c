@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -719,6 +720,46 @@ START_TEST(battery_rule)
 }
 END_TEST
 
+/* ---- a full device ------------------------------------------------------------------ */
+
+START_TEST(full_device_download)
+{
+	/* The media folder on a 1 MiB tmpfs (needs root; skipped otherwise). */
+	ck_assert_int_eq(fsu_mkdir_p(fx.media, 0755, NULL), 0);
+	if (mount("tmpfs", fx.media, "tmpfs", 0, "size=1m") != 0) {
+		fprintf(stderr, "cloud_space: cannot mount a tmpfs (%s); skipping the full-device test\n", strerror(errno));
+		return;
+	}
+	reopen_engine(0, 0);
+	put_pattern(fx.media, "keep.jpg", 100 * KiB, 1);
+	put_pattern(fx.cloud, "media/huge.mp4", 3 * MiB, 2);
+	ohb_error_t err;
+	ck_assert_int_eq(ohb_cloud_download_start(fx.c, "file://media/huge.mp4", &err), 0);
+	ck_assert_int_eq(ohb_cloud_wait_idle(fx.c, 30000, &err), 0);
+	ohb_cloud_download_progress_t p = last_dl();
+	ck_assert_int_eq(p.state, OHB_CLOUD_DL_FAILED);
+	ck_assert_int_eq(p.error, OHB_CLOUD_DLERR_LOCAL_STORAGE_FULL);
+	ck_assert(!exists(fx.media, "huge.mp4"));
+	ck_assert(!exists(fx.media, "huge.mp4.temp.download"));
+	ck_assert_int_eq(size_of(fx.media, "keep.jpg"), 100 * KiB);
+	/* A sync meets the same: DOWNLOAD_FAILED with LOCAL_STORAGE_FULL, nothing lost. */
+	ck_assert_int_eq(ohb_cloud_gallery_start(fx.c, &err), 0);
+	ck_assert_int_eq(ohb_cloud_wait_idle(fx.c, 30000, &err), 0);
+	pthread_mutex_lock(&fx.ev.lock);
+	int last = fx.ev.n_sync - 1;
+	ck_assert_int_ge(last, 0);
+	ck_assert_int_eq(fx.ev.sync[last], OHB_CLOUD_SYNC_DOWNLOAD_FAILED);
+	ck_assert_int_eq(fx.ev.sync_code[last], 13900025);
+	pthread_mutex_unlock(&fx.ev.lock);
+	ck_assert(!exists(fx.media, "huge.mp4.temp.download"));
+	ck_assert_int_eq(size_of(fx.media, "keep.jpg"), 100 * KiB);
+	ohb_cloud_close(fx.c);
+	fx.c = NULL;
+	ck_assert_int_eq(umount(fx.media), 0);
+	open_engine(0, 0);
+}
+END_TEST
+
 /* ---- state store format 1 ------------------------------------------------------------ */
 
 START_TEST(state_store_v1_is_read)
@@ -753,6 +794,7 @@ Suite *cloud_space_suite(void)
 	tcase_add_test(tc, optimize_storage_by_free_space);
 	tcase_add_test(tc, battery_rule);
 	tcase_add_test(tc, state_store_v1_is_read);
+	tcase_add_test(tc, full_device_download);
 	suite_add_tcase(s, tc);
 	if (webdav_have_rclone()) {
 		tc = tcase_create("webdav");
