@@ -53,11 +53,21 @@ static const cli_command_t commands[] = {
 	    cmd_bundle },
 	{ "demo", "demo", "build a demo device (eight bundles of realistic shape) in the device root", NULL,
 	    cmd_demo },
-	{ "cloud", "cloud [--url URL] (sync | download URI | state URI...)",
-	    "device-cloud sync of the media library <root>/media (cloudSync)",
-	    "  sync           GallerySync: download what the cloud has new, then upload what the device has new\n"
-	    "  download URI   Download.start of one file (file://media/<path>)\n"
-	    "  state URI...   getFileSyncState (at most 100 uris)\n"
+	{ "cloud", "cloud [--url URL] [--bundle B] SUB-COMMAND ...",
+	    "device-cloud sync of the media library and of bundles' cloud folders (cloudSync)",
+	    "  sync [--force]           GallerySync (or FileSync of --bundle B): download what the cloud has\n"
+	    "                           new, then upload what the device has new; --force: battery 10-15 %\n"
+	    "  download URI             Download.start of one file (Ctrl-C stops and deletes the partial file)\n"
+	    "  cache URI                CloudFileCache.start (Ctrl-C keeps the partial file; `cache` resumes it)\n"
+	    "  clean URI...             CloudFileCache.cleanCache: drop the local copy, the cloud keeps it\n"
+	    "  state URI...             getFileSyncState (at most 100 uris)\n"
+	    "  ls                       every file of the gallery (or --bundle B) with its sync state\n"
+	    "  last-sync                FileSync.getLastSyncTime of the gallery or --bundle B\n"
+	    "  optimize --size N --days D   startOptimizeSpace: drop local copies of files the cloud holds,\n"
+	    "                           not read for D days, oldest first, until N bytes (K/M/G) are freed\n"
+	    "  optimize-storage         optimizeStorage: the same with 30 days, until 10 % of the disk is free\n"
+	    "  battery                  the battery as the sync rule sees it\n"
+	    "  uris: file://media/<path>, file://<bundle>/data/storage/el2/cloud/<path>\n"
 	    "  --url URL      the cloud: file:///dir, /dir or http(s)://… WebDAV (else $OHBACKUP_CLOUD_URL,\n"
 	    "                 else \"url\" in <root>/cloud/config.json). See docs/CLOUD.md.",
 	    cmd_cloud },

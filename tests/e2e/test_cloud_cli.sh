@@ -47,7 +47,7 @@ printf '{"url":"%s"}\n' "$CLOUD" >"$ROOT/cloud/config.json"
 printf 'from config\n' >"$M/conf.jpg"
 run ohb cloud sync
 assert_rc 0 "sync with config.json"
-assert_grep "$OUT" '^sync: COMPLETED$' "human sync output"
+assert_grep "$OUT" '^sync gallery: COMPLETED$' "human sync output"
 assert_file "$CLOUD/media/conf.jpg"
 
 # edited on both sides: both kept

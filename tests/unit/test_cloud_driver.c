@@ -26,6 +26,7 @@
 
 #include "cloud_driver.h"
 #include "fsutil.h"
+#include "webdav_server.h"
 
 #define BIG_SIZE (20u * 1024u * 1024u)
 
@@ -54,26 +55,6 @@ make_tmpdir(const char *tag)
 	return strdup(d);
 }
 
-static bool
-have_rclone(void)
-{
-	const char *path = getenv("PATH");
-	if (!path)
-		return false;
-	char *copy = strdup(path);
-	bool found = false;
-	for (char *p = copy, *colon; p && !found; p = colon ? colon + 1 : NULL) {
-		colon = strchr(p, ':');
-		if (colon)
-			*colon = '\0';
-		char *f = fsu_join(*p ? p : ".", "rclone");
-		found = f && access(f, X_OK) == 0;
-		free(f);
-	}
-	free(copy);
-	return found;
-}
-
 /* A port nothing listens on (bound, then released). */
 static int
 closed_port(void)
@@ -91,66 +72,15 @@ closed_port(void)
 static void
 stop_server(void)
 {
-	if (fx.server > 0) {
-		kill(fx.server, SIGKILL);
-		waitpid(fx.server, NULL, 0);
-	}
+	webdav_stop(fx.server);
 	fx.server = -1;
 }
 
-/* Starts rclone on fx.root (extra: NULL or "--user", "u", "--pass", "p") and
- * waits until it answers PROPFIND; sets fx.url. */
+/* Starts rclone on fx.root (extra: NULL or "--user", "u", "--pass", "p"); sets fx.url. */
 static void
 start_server(const char *const *extra)
 {
-	unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
-	for (int attempt = 0; attempt < 8; attempt++) {
-		int port = 20000 + (int)(rand_r(&seed) % 40000);
-		char addr[32];
-		snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-		pid_t parent = getpid();
-		pid_t pid = fork();
-		ck_assert_int_ge(pid, 0);
-		if (pid == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			if (getppid() != parent)
-				_exit(127);
-			int devnull = open("/dev/null", O_RDWR);
-			dup2(devnull, 0);
-			dup2(devnull, 1);
-			dup2(devnull, 2);
-			const char *argv[16] = {"rclone", "serve", "webdav", fx.root, "--addr", addr, "--dir-cache-time", "0s",
-			    "--config", "/dev/null"};
-			int n = 10;
-			for (int i = 0; extra && extra[i] && n < 15; i++)
-				argv[n++] = extra[i];
-			argv[n] = NULL;
-			execvp("rclone", (char *const *)argv);
-			_exit(127);
-		}
-		snprintf(fx.url, sizeof fx.url, "http://127.0.0.1:%d/", port);
-		fx.server = pid;
-		int64_t deadline = fsu_mono_ms() + 8000;
-		while (fsu_mono_ms() < deadline) {
-			if (waitpid(pid, NULL, WNOHANG) == pid) {
-				fx.server = -1;   /* exited: the port was taken, try another */
-				break;
-			}
-			cloud_driver_t *probe = NULL;
-			ohb_error_t err;
-			ck_assert_int_eq(cloud_driver_open(fx.url, NULL, NULL, &probe, &err), 0);
-			cloud_entry_t *v = NULL;
-			size_t n = 0;
-			int rc = cloud_list(probe, "", &v, &n, &err);
-			cloud_entries_free(v, n);
-			cloud_driver_close(probe);
-			if (rc != CLOUD_E_NETWORK)
-				return;   /* it answers (even a 401 is an answer) */
-			usleep(50 * 1000);
-		}
-		stop_server();
-	}
-	ck_abort_msg("rclone serve webdav did not start");
+	fx.server = webdav_start(fx.root, extra, fx.url, sizeof fx.url);
 }
 
 static void
@@ -986,7 +916,7 @@ Suite *cloud_driver_suite(void)
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
-	if (have_rclone()) {
+	if (webdav_have_rclone()) {
 		tc = tcase_create("webdav");
 		tcase_add_checked_fixture(tc, setup_webdav, teardown);
 		tcase_add_loop_test(tc, behaviour, 0, N_ALL);

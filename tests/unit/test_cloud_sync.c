@@ -23,6 +23,7 @@
 #include "cloud_driver.h"
 #include "fsutil.h"
 #include "ohbackup_cloud.h"
+#include "webdav_server.h"
 
 #define BIG (20u * 1024u * 1024u)
 #define MAX_EV 4096
@@ -66,67 +67,17 @@ make_tmpdir(const char *tag)
 	return strdup(d);
 }
 
-static bool
-have_rclone(void)
-{
-	return system("command -v rclone >/dev/null 2>&1") == 0;
-}
-
 static void
 stop_server(void)
 {
-	if (fx.server > 0) {
-		kill(fx.server, SIGKILL);
-		waitpid(fx.server, NULL, 0);
-	}
+	webdav_stop(fx.server);
 	fx.server = -1;
 }
 
 static void
 start_server(void)
 {
-	unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
-	for (int attempt = 0; attempt < 8; attempt++) {
-		int port = 20000 + (int)(rand_r(&seed) % 40000);
-		char addr[32];
-		snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-		pid_t parent = getpid();
-		pid_t pid = fork();
-		ck_assert_int_ge(pid, 0);
-		if (pid == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			if (getppid() != parent)
-				_exit(127);
-			int devnull = open("/dev/null", O_RDWR);
-			dup2(devnull, 0);
-			dup2(devnull, 1);
-			dup2(devnull, 2);
-			execlp("rclone", "rclone", "serve", "webdav", fx.cloud, "--addr", addr, "--dir-cache-time", "0s",
-			    "--config", "/dev/null", (char *)NULL);
-			_exit(127);
-		}
-		snprintf(fx.url, sizeof fx.url, "http://127.0.0.1:%d/", port);
-		fx.server = pid;
-		int64_t deadline = fsu_mono_ms() + 8000;
-		while (fsu_mono_ms() < deadline) {
-			if (waitpid(pid, NULL, WNOHANG) == pid) {
-				fx.server = -1;
-				break;
-			}
-			cloud_driver_t *probe = NULL;
-			ck_assert_int_eq(cloud_driver_open(fx.url, NULL, NULL, &probe, NULL), 0);
-			cloud_entry_t *v = NULL;
-			size_t n = 0;
-			int rc = cloud_list(probe, "", &v, &n, NULL);
-			cloud_entries_free(v, n);
-			cloud_driver_close(probe);
-			if (rc != CLOUD_E_NETWORK)
-				return;
-			usleep(50 * 1000);
-		}
-		stop_server();
-	}
-	ck_abort_msg("rclone serve webdav did not start");
+	fx.server = webdav_start(fx.cloud, NULL, fx.url, sizeof fx.url);
 }
 
 static void
@@ -165,7 +116,7 @@ on_download(void *user, const ohb_cloud_download_progress_t *pg)
 static void
 open_engine(uint64_t rate)
 {
-	ohb_cloud_options_t o = {fx.root, fx.url, NULL, NULL, rate};
+	ohb_cloud_options_t o = {.root = fx.root, .url = fx.url, .rate_limit = rate};
 	ohb_error_t err;
 	int rc = ohb_cloud_open(&o, &fx.c, &err);
 	ck_assert_msg(rc == 0, "open: %d %s", rc, err.message);
@@ -645,7 +596,7 @@ Suite *cloud_sync_suite(void)
 	tcase_add_test(tc, upload_failure_state);
 	tcase_add_test(tc, uri_rules);
 	suite_add_tcase(s, tc);
-	if (have_rclone()) {
+	if (webdav_have_rclone()) {
 		tc = tcase_create("webdav");
 		tcase_set_timeout(tc, 60);
 		tcase_add_checked_fixture(tc, setup_webdav, teardown);

@@ -1,0 +1,99 @@
+/* The loopback WebDAV server of the cloud tests (webdav_server.h). Named
+ * test_*.c so the Makefile links it into the unit runner; it has no suite. */
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cloud_driver.h"
+#include "fsutil.h"
+#include "webdav_server.h"
+
+bool
+webdav_have_rclone(void)
+{
+	const char *path = getenv("PATH");
+	if (!path)
+		return false;
+	char *copy = strdup(path);
+	bool found = false;
+	for (char *p = copy, *colon; p && !found; p = colon ? colon + 1 : NULL) {
+		colon = strchr(p, ':');
+		if (colon)
+			*colon = '\0';
+		char *f = fsu_join(*p ? p : ".", "rclone");
+		found = f && access(f, X_OK) == 0;
+		free(f);
+	}
+	free(copy);
+	return found;
+}
+
+void
+webdav_stop(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+pid_t
+webdav_start(const char *folder, const char *const *extra, char *url, size_t url_size)
+{
+	unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+	for (int attempt = 0; attempt < 8; attempt++) {
+		int port = 20000 + (int)(rand_r(&seed) % 40000);
+		char addr[32];
+		snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+		pid_t parent = getpid();
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(127);
+			int devnull = open("/dev/null", O_RDWR);
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+			const char *argv[16] = {"rclone", "serve", "webdav", folder, "--addr", addr, "--dir-cache-time", "0s",
+			    "--config", "/dev/null"};
+			int n = 10;
+			for (int i = 0; extra && extra[i] && n < 15; i++)
+				argv[n++] = extra[i];
+			argv[n] = NULL;
+			execvp("rclone", (char *const *)argv);
+			_exit(127);
+		}
+		snprintf(url, url_size, "http://127.0.0.1:%d/", port);
+		int64_t deadline = fsu_mono_ms() + 8000;
+		bool exited = false;
+		while (fsu_mono_ms() < deadline) {
+			if (waitpid(pid, NULL, WNOHANG) == pid) {
+				exited = true;   /* the port was taken: try another */
+				break;
+			}
+			cloud_driver_t *probe = NULL;
+			ck_assert_int_eq(cloud_driver_open(url, NULL, NULL, &probe, NULL), 0);
+			cloud_entry_t *v = NULL;
+			size_t n = 0;
+			int rc = cloud_list(probe, "", &v, &n, NULL);
+			cloud_entries_free(v, n);
+			cloud_driver_close(probe);
+			if (rc != CLOUD_E_NETWORK)
+				return pid;   /* it answers (even a 401 is an answer) */
+			usleep(50 * 1000);
+		}
+		if (!exited)
+			webdav_stop(pid);
+	}
+	ck_abort_msg("rclone serve webdav did not start");
+	return -1;
+}
