@@ -293,6 +293,14 @@ cloud_tick(console_t *c)
 	if (s && s->s && s->running) {
 		ohb_error_t e = { 0, "" };
 		s->have_status = ohb_cloud_sync_get_status(s->s, &s->st, &e) == 0;
+		/* The final SyncProgress ends a run; should it never come, two polls
+		 * a second apart that both see no run end it, so the tick stops. */
+		s->idle_polls = s->have_status && !s->st.running ? s->idle_polls + 1 : 0;
+		if (s->idle_polls >= 2) {
+			s->running = false;
+			s->idle_polls = 0;
+			read_last_time(c, s);
+		}
 	}
 	read_battery(c);
 	/* live per-file states (UPLOADING, DOWNLOADING) while something runs */
@@ -351,8 +359,10 @@ apply_download(console_t *c, const cev_t *ev)
 	u->dl_size = ev->v[2];
 	u->dl_error = (ohb_cloud_download_error_t)ev->v[3];
 	wf_rate_sample(&u->dl_rate, u->dl_processed, fsu_mono_ms());
-	if (u->dl_state == OHB_CLOUD_DL_RUNNING)
+	if (u->dl_state == OHB_CLOUD_DL_RUNNING) {
+		u->dl_active = true;   /* also after a late final event of an earlier download of this uri */
 		return;
+	}
 	u->dl_active = false;
 	if (u->dl_state == OHB_CLOUD_DL_COMPLETED)
 		console_say(c, ROLE_STATE_OK, "download COMPLETED: %s", u->dl_uri);
@@ -469,6 +479,7 @@ cloud_sync_start(console_t *c, bool forced)
 		return;
 	}
 	s->start_message[0] = '\0';
+	s->idle_polls = 0;
 	if (!s->running) {
 		s->running = true;
 		s->have_progress = false;

@@ -52,6 +52,7 @@ typedef struct cloud_scope {
 	char start_message[400];
 	ohb_cloud_sync_status_t st;      /* the last poll (while running) */
 	bool have_status;
+	int idle_polls;                  /* polls in a row that saw no run (see cloud_tick) */
 	int64_t last_sync_ms;            /* getLastSyncTime */
 	int64_t started_ms;
 } cloud_scope_t;

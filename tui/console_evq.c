@@ -53,7 +53,8 @@ same_text(const char *a, const char *b)
 static bool
 coalesce_cloud(cev_queue_t *q, cev_t *ev)
 {
-	if ((ev->kind != CEV_CLOUD_DOWNLOAD && ev->kind != CEV_CLOUD_OPTIMIZE) || ev->v[0] != 0 /* RUNNING */)
+	/* v[0] is the state; RUNNING is 0 in both Download State and OptimizeState */
+	if ((ev->kind != CEV_CLOUD_DOWNLOAD && ev->kind != CEV_CLOUD_OPTIMIZE) || ev->v[0] != 0)
 		return false;
 	for (size_t i = q->n; i-- > 0;) {
 		cev_t *o = &q->v[i];

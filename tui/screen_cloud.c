@@ -146,12 +146,12 @@ draw_optimize(console_t *c, int y)
 	cloud_ui_t *u = &c->cloud;
 	char a[32], b[32], p[8];
 	if (u->editing == 1) {
-		draw_text(c, y, 1, c->cols - 2, ROLE_SELECTED, "Optimize space: totalSize [%s_] (bytes, or 512M, 2G)  Enter next  Esc cancel",
+		draw_text(c, y, 1, c->cols - 2, ROLE_SELECTED, "Optimize: totalSize [%s_] (e.g. 512M, 2G)  Enter next  Esc cancel",
 		    u->edit);
 		return;
 	}
 	if (u->editing == 2) {
-		draw_text(c, y, 1, c->cols - 2, ROLE_SELECTED, "Optimize space: totalSize %s  agingDays [%s_]  Enter start  Esc cancel",
+		draw_text(c, y, 1, c->cols - 2, ROLE_SELECTED, "Optimize: totalSize %s  agingDays [%s_]  Enter start  Esc cancel",
 		    wf_bytes(u->opt_param_total, a, sizeof a), u->edit);
 		return;
 	}
