@@ -491,7 +491,7 @@ sync_main(void *arg)
 	cloud_entry_t *cv = NULL;
 	size_t cn = 0;
 	local_vec_t lv = {0};
-	if (cloud_driver_open(c->url, c->user, c->password, &r.d, &e) != OHB_OK ||
+	if (ce_driver_open(c, &r.d, &e) != OHB_OK ||
 	    cloud_list(r.d, s->cloud_dir, &cv, &cn, &e) != OHB_OK || ce_scan(s, &lv, &e) != OHB_OK) {
 		run_error(&r, OHB_CLOUD_SYNC_DOWNLOAD_FAILED, &e, sync_error_type(e.code));
 	} else {
