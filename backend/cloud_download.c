@@ -62,7 +62,7 @@ download_main(void *arg)
 	cloud_driver_t *d = NULL;
 	place_t placed = PLACE_SAME;
 	struct stat st;
-	int rc = cloud_driver_open(c->url, c->user, c->password, &d, &e);
+	int rc = ce_driver_open(c, &d, &e);
 	if (rc == OHB_OK) {
 		struct stat lst;
 		local_file_t lf = {dl->rel, 0, 0, 0};
@@ -159,7 +159,7 @@ start(ohb_cloud_t *c, const char *uri, bool cache, ohb_error_t *err)
 	cloud_driver_t *d = NULL;
 	if (!dl->uri || !cpath) {
 		rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
-	} else if ((rc = cloud_driver_open(c->url, c->user, c->password, &d, err)) == OHB_OK) {
+	} else if ((rc = ce_driver_open(c, &d, err)) == OHB_OK) {
 		rc = cloud_stat(d, cpath, &dl->entry, err);
 		if (rc == OHB_OK && dl->entry.is_dir)
 			rc = ohb_fail(err, OHB_E_NOENT, "the cloud holds a folder, not a file, at %s", uri);

@@ -95,6 +95,7 @@ typedef struct download {
 
 struct ohb_cloud {
 	char *root, *url, *user, *password, *power_dir;
+	bool switched_off;
 	uint64_t rate_limit;
 	unsigned free_percent;
 	pthread_mutex_t lock;
@@ -143,6 +144,8 @@ typedef struct xfer {
 typedef enum { PLACE_OVERWRITE, PLACE_CONFLICT, PLACE_SAME } place_t;
 
 /* ---- cloud_sync.c ---- */
+/* Opens a driver for the engine's cloud: 22400001 when sync is switched off. */
+int ce_driver_open(ohb_cloud_t *c, cloud_driver_t **d, ohb_error_t *err);
 int64_t ce_mtime_ns(const struct stat *st);
 int64_t ce_now_ms(void);
 /* A uri -> its scope (a bundle's is created on first use) and the malloc'd,

@@ -138,7 +138,7 @@ ohb_cloud_cache_clean(ohb_cloud_t *c, const char *uri, ohb_error_t *err)
 	rc = evictable(s, rel, (uint64_t)st.st_size, ce_mtime_ns(&st), &b, err);
 	cloud_driver_t *d = NULL;
 	if (rc == OHB_OK)
-		rc = cloud_driver_open(c->url, c->user, c->password, &d, err);
+		rc = ce_driver_open(c, &d, err);
 	uint64_t freed;
 	if (rc == OHB_OK)
 		rc = evict(s, d, rel, &b, &freed, err);
@@ -219,7 +219,7 @@ aging_pass(ohb_cloud_t *c, uint64_t total, uint32_t days, bool events, uint64_t 
 		qsort(cand, nc, sizeof *cand, oldest_first);
 	int state = OHB_CLOUD_OPT_COMPLETED;
 	cloud_driver_t *d = NULL;
-	if (nc > 0 && cloud_driver_open(c->url, c->user, c->password, &d, err) != OHB_OK)
+	if (nc > 0 && ce_driver_open(c, &d, err) != OHB_OK)
 		state = OHB_CLOUD_OPT_FAILED;
 	for (size_t i = 0; state == OHB_CLOUD_OPT_COMPLETED && i < nc && freed < total; i++) {
 		if (events && opt_stopping(c)) {

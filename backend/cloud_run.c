@@ -13,18 +13,30 @@
  *       "<name> (cloud conflict <UTC time>).<ext>", then both are uploaded.
  *   evicted (optimize space, cleanCache) and not
  *   back locally                                  -> left in the cloud
+ *   deleted locally, unchanged in the cloud       -> moved to the cloud's trash
+ *                                                    .trash/<scope>/<path>.<UTC time>
+ *   deleted in the cloud, unchanged locally       -> moved to the device's trash
+ *                                                    <root>/cloud/trash/<scope>/<path>.<UTC time>
+ *   deleted on one side, changed on the other     -> the changed one is copied back
  *
- * Nothing is deleted on either side: a file removed on one side comes back
- * from the other (docs/CLOUD.md). Errors accumulate: the run goes on with the
+ * A deletion is never a plain unlink: both trashes keep what was removed. And
+ * when one side holds no file at all while the other has synced files (an
+ * unmounted folder, a cloud pointed at an empty directory), nothing is
+ * deleted: the run copies the files back instead. Errors accumulate: the run goes on with the
  * next file, except after "network unavailable" or a battery that ran low,
  * which end it; the run ends DOWNLOAD_FAILED or UPLOAD_FAILED with the first
  * error, else COMPLETED (which sets the scope's last sync time), or STOPPED
  * after stop().
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cloud_battery.h"
 #include "cloud_engine.h"
@@ -35,6 +47,9 @@
 
 typedef struct run {
 	ohb_cloud_sync_t *s;
+	bool may_delete_cloud;       /* the local folder is not empty */
+	bool may_delete_local;       /* the cloud folder is not empty */
+	char stamp[32];              /* the run's UTC time, for trash names */
 	cloud_driver_t *d;
 	xfer_t x;
 	bool forced;
@@ -146,12 +161,13 @@ file_end(ohb_cloud_sync_t *s)
 }
 
 /* What the download stage does with one cloud file. */
-typedef enum { DL_SKIP, DL_FETCH, DL_PLACEHOLDER } dl_action_t;
+typedef enum { DL_SKIP, DL_FETCH, DL_PLACEHOLDER, DL_TRASH_CLOUD } dl_action_t;
 
 static dl_action_t
-download_action(ohb_cloud_sync_t *s, const cloud_entry_t *ce, const local_file_t *lf, cst_rec_t *b, bool *has_b,
+download_action(const run_t *r, const cloud_entry_t *ce, const local_file_t *lf, cst_rec_t *b, bool *has_b,
     bool *conflict)
 {
+	ohb_cloud_sync_t *s = r->s;
 	bool has_rec = ce_base_of(s, ce->path + strlen(s->cloud_dir) + 1, b);
 	*has_b = has_rec && b->has_base;
 	*conflict = false;
@@ -163,11 +179,86 @@ download_action(ohb_cloud_sync_t *s, const cloud_entry_t *ce, const local_file_t
 	bool cloud_changed = !*has_b || strcmp(b->etag, ce->etag) != 0;
 	bool local_changed = lf && (!*has_b || lf->size != b->lsize || lf->mtime_ns != b->lmtime_ns);
 	if (!cloud_changed && lf)
-		return DL_SKIP;   /* the cloud has what we synced; an upload, if any, is the next stage's */
+		return DL_SKIP;
+	if (!cloud_changed && !lf && r->may_delete_cloud)
+		return DL_TRASH_CLOUD;   /* deleted on the device since the last sync */   /* the cloud has what we synced; an upload, if any, is the next stage's */
 	/* Both sides changed since the base: a conflict. New on both sides (no
 	 * base): ct_fetch compares the bytes and keeps both only if they differ. */
 	*conflict = lf && local_changed;
 	return DL_FETCH;
+}
+
+/* Drops the record of a file gone from both sides. */
+static void
+forget(ohb_cloud_sync_t *s, const char *rel)
+{
+	pthread_mutex_lock(&s->c->lock);
+	cst_remove(s->store, rel);
+	pthread_mutex_unlock(&s->c->lock);
+	ce_save_store(s, false);
+}
+
+/* Moves the cloud file cpath to the cloud's trash. */
+static int
+trash_cloud(run_t *r, const char *cpath, ohb_error_t *err)
+{
+	char *to = fsu_printf(".trash/%s.%s", cpath, r->stamp);
+	if (!to)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	int rc = cloud_move(r->d, cpath, to, err);
+	if (rc == OHB_E_INVAL) {   /* the same name trashed in this run's second: number it */
+		for (int k = 2; k < 100 && rc == OHB_E_INVAL; k++) {
+			free(to);
+			to = fsu_printf(".trash/%s.%s-%d", cpath, r->stamp, k);
+			rc = to ? cloud_move(r->d, cpath, to, err) : ohb_fail(err, OHB_E_NOMEM, "out of memory");
+		}
+	}
+	free(to);
+	return rc == OHB_E_NOENT ? OHB_OK : rc;   /* already gone: nothing to keep */
+}
+
+/* Moves the local file rel to <root>/cloud/trash/<scope>/<rel>.<stamp>:
+ * a rename, or a synced copy and an unlink across file systems. */
+static int
+trash_local(run_t *r, const local_file_t *lf, ohb_error_t *err)
+{
+	ohb_cloud_sync_t *s = r->s;
+	char *dst = fsu_printf("%s/cloud/trash/%s/%s.%s", s->c->root, s->label, lf->path, r->stamp);
+	if (!dst)
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	char *slash = strrchr(dst, '/');
+	*slash = '\0';
+	int rc = fsu_mkdir_p(dst, 0700, err);
+	*slash = '/';
+	int pfd = -1;
+	const char *leaf;
+	if (rc == OHB_OK)
+		rc = ce_parent(s, lf->path, false, &pfd, &leaf, err);
+	struct stat st;
+	if (rc == OHB_OK && (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+	                        (uint64_t)st.st_size != lf->size || ce_mtime_ns(&st) != lf->mtime_ns))
+		rc = ohb_fail(err, OHB_E_PERM, "%s changed while the sync looked at it: kept", lf->path);
+	if (rc == OHB_OK && renameat(pfd, leaf, AT_FDCWD, dst) != 0) {
+		if (errno != EXDEV) {
+			rc = ohb_fail_errno(err, errno, "cannot move %s to the trash", lf->path);
+		} else {
+			int fd = openat(pfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			*slash = '\0';
+			rc = fd < 0 ? ohb_fail_errno(err, errno, "cannot open %s", lf->path)
+			            : fsu_copy_fd_atomic(fd, dst, slash + 1, 0600, NULL, err);
+			*slash = '/';
+			if (fd >= 0)
+				close(fd);
+			if (rc == OHB_OK && unlinkat(pfd, leaf, 0) != 0)
+				rc = ohb_fail_errno(err, errno, "cannot remove %s after copying it to the trash", lf->path);
+		}
+	}
+	if (rc == OHB_OK)
+		fsync(pfd);
+	if (pfd >= 0)
+		close(pfd);
+	free(dst);
+	return rc;
 }
 
 static bool
@@ -187,7 +278,7 @@ download_stage(run_t *r, const cloud_entry_t *cv, size_t cn, const local_vec_t *
 		cst_rec_t b;
 		bool has_b, conflict;
 		if (in_scope(s, &cv[i]) &&
-		    download_action(s, &cv[i], ce_local_find(lv, cv[i].path + skip), &b, &has_b, &conflict) == DL_FETCH) {
+		    download_action(r, &cv[i], ce_local_find(lv, cv[i].path + skip), &b, &has_b, &conflict) == DL_FETCH) {
 			files++;
 			bytes += cv[i].size;
 		}
@@ -201,7 +292,15 @@ download_stage(run_t *r, const cloud_entry_t *cv, size_t cn, const local_vec_t *
 		const local_file_t *lf = ce_local_find(lv, rel);
 		cst_rec_t b;
 		bool has_b, conflict;
-		dl_action_t act = download_action(s, ce, lf, &b, &has_b, &conflict);
+		dl_action_t act = download_action(r, ce, lf, &b, &has_b, &conflict);
+		if (act == DL_TRASH_CLOUD && !ce_busy(s, rel)) {
+			ohb_error_t te;
+			if (trash_cloud(r, ce->path, &te) == OHB_OK)
+				forget(s, rel);
+			else
+				run_error(r, OHB_CLOUD_SYNC_DOWNLOAD_FAILED, &te, sync_error_type(te.code));
+			continue;
+		}
 		if (act == DL_PLACEHOLDER && strcmp(b.etag, ce->etag) != 0) {
 			snprintf(b.etag, sizeof b.etag, "%s", ce->etag);   /* a later download gets the new version */
 			b.path = (char *)rel;
@@ -264,20 +363,26 @@ cloud_find(const cloud_entry_t *cv, size_t cn, const char *cpath)
 	return NULL;
 }
 
-static bool
-needs_upload(ohb_cloud_sync_t *s, const local_file_t *lf, const cloud_entry_t *cv, size_t cn)
+typedef enum { UP_SKIP, UP_PUSH, UP_TRASH_LOCAL } up_action_t;
+
+static up_action_t
+upload_action(const run_t *r, const local_file_t *lf, const cloud_entry_t *cv, size_t cn)
 {
+	ohb_cloud_sync_t *s = r->s;
 	cst_rec_t b;
 	bool has_b = ce_base_of(s, lf->path, &b) && b.has_base && !b.evicted;
 	char *cpath = ce_cloud_path(s, lf->path);
 	const cloud_entry_t *ce = cpath ? cloud_find(cv, cn, cpath) : NULL;
 	free(cpath);
 	bool in_cloud = ce && !ce->is_dir;
-	if (has_b && in_cloud && lf->size == b.lsize && lf->mtime_ns == b.lmtime_ns)
-		return false;   /* unchanged since the last sync */
+	bool unchanged = has_b && lf->size == b.lsize && lf->mtime_ns == b.lmtime_ns;
+	if (unchanged && in_cloud)
+		return UP_SKIP;   /* unchanged since the last sync */
 	if (in_cloud && !has_b)
-		return false;   /* the download stage met it and could not settle it: no blind overwrite */
-	return true;
+		return UP_SKIP;   /* the download stage met it and could not settle it: no blind overwrite */
+	if (unchanged && !ce && r->may_delete_local)
+		return UP_TRASH_LOCAL;   /* deleted in the cloud since the last sync */
+	return UP_PUSH;
 }
 
 static void
@@ -292,7 +397,7 @@ upload_stage(run_t *r, const cloud_entry_t *cv, size_t cn)
 	}
 	uint64_t files = 0, bytes = 0;
 	for (size_t i = 0; i < lv.n; i++) {
-		if (needs_upload(s, &lv.v[i], cv, cn)) {
+		if (upload_action(r, &lv.v[i], cv, cn) == UP_PUSH) {
 			files++;
 			bytes += lv.v[i].size;
 		}
@@ -300,8 +405,16 @@ upload_stage(run_t *r, const cloud_entry_t *cv, size_t cn)
 	stage_begin(s, files, bytes);
 	for (size_t i = 0; i < lv.n && !run_stopping(r); i++) {
 		const local_file_t *lf = &lv.v[i];
-		if (!needs_upload(s, lf, cv, cn) || ce_busy(s, lf->path))
+		up_action_t act = upload_action(r, lf, cv, cn);
+		if (act == UP_SKIP || ce_busy(s, lf->path))
 			continue;
+		if (act == UP_TRASH_LOCAL) {
+			if (trash_local(r, lf, &e) == OHB_OK)
+				forget(s, lf->path);
+			else
+				run_error(r, OHB_CLOUD_SYNC_UPLOAD_FAILED, &e, sync_error_type(e.code));
+			continue;
+		}
 		check_battery(r, OHB_CLOUD_SYNC_UPLOAD_FAILED);
 		if (r->fatal)
 			break;
@@ -323,6 +436,36 @@ upload_stage(run_t *r, const cloud_entry_t *cv, size_t cn)
 	ce_local_vec_free(&lv);
 }
 
+/* Records of files on neither side any more (deleted on both, or an evicted
+ * file the cloud deleted) are dropped, so the store does not grow forever. */
+static void
+forget_gone(run_t *r, const cloud_entry_t *cv, size_t cn)
+{
+	ohb_cloud_sync_t *s = r->s;
+	pthread_mutex_lock(&s->c->lock);
+	size_t n;
+	const cst_rec_t *recs = cst_records(s->store, &n);
+	char **gone = calloc(n ? n : 1, sizeof *gone);
+	size_t ng = 0;
+	for (size_t i = 0; gone && i < n; i++) {
+		if (recs[i].partial_etag[0] || ce_active_find_locked(s, recs[i].path))
+			continue;   /* a kept partial download still needs its record */
+		char *cpath = ce_cloud_path(s, recs[i].path);
+		bool in_cloud = cpath && cloud_find(cv, cn, cpath);
+		free(cpath);
+		if (!in_cloud && (r->may_delete_local || recs[i].evicted))
+			gone[ng++] = strdup(recs[i].path);
+	}
+	pthread_mutex_unlock(&s->c->lock);
+	for (size_t i = 0; i < ng; i++) {
+		struct stat st;
+		if (gone[i] && !ce_stat(s, gone[i], &st))
+			forget(s, gone[i]);
+		free(gone[i]);
+	}
+	free(gone);
+}
+
 static void *
 sync_main(void *arg)
 {
@@ -337,6 +480,10 @@ sync_main(void *arg)
 	r.battery_checked_ms = fsu_mono_ms();   /* start() just looked */
 	pthread_mutex_lock(&c->lock);
 	r.forced = s->forced;
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(r.stamp, sizeof r.stamp, "%Y%m%d-%H%M%S", &tm);
 	push_sync(s, OHB_CLOUD_SYNC_DOWNLOADING, 0, 0, NULL);
 	pthread_mutex_unlock(&c->lock);
 
@@ -344,10 +491,15 @@ sync_main(void *arg)
 	cloud_entry_t *cv = NULL;
 	size_t cn = 0;
 	local_vec_t lv = {0};
-	if (cloud_driver_open(c->url, c->user, c->password, &r.d, &e) != OHB_OK ||
+	if (ce_driver_open(c, &r.d, &e) != OHB_OK ||
 	    cloud_list(r.d, s->cloud_dir, &cv, &cn, &e) != OHB_OK || ce_scan(s, &lv, &e) != OHB_OK) {
 		run_error(&r, OHB_CLOUD_SYNC_DOWNLOAD_FAILED, &e, sync_error_type(e.code));
 	} else {
+		size_t in_cloud = 0;
+		for (size_t i = 0; i < cn; i++)
+			in_cloud += in_scope(s, &cv[i]);
+		r.may_delete_cloud = lv.n > 0;
+		r.may_delete_local = in_cloud > 0;
 		download_stage(&r, cv, cn, &lv);
 		if (!run_stopping(&r)) {
 			pthread_mutex_lock(&c->lock);
@@ -355,6 +507,8 @@ sync_main(void *arg)
 			pthread_mutex_unlock(&c->lock);
 			upload_stage(&r, cv, cn);
 		}
+		if (!run_stopping(&r))
+			forget_gone(&r, cv, cn);
 	}
 	ce_local_vec_free(&lv);
 	cloud_entries_free(cv, cn);

@@ -911,6 +911,15 @@ ohb_cloud_battery(ohb_cloud_t *c, int *percent, bool *charging, ohb_error_t *err
 
 /* ---- the engine ------------------------------------------------------------------ */
 
+int
+ce_driver_open(ohb_cloud_t *c, cloud_driver_t **d, ohb_error_t *err)
+{
+	*d = NULL;
+	if (c->switched_off)
+		return ohb_fail(err, CLOUD_E_NOT_READY, "device-cloud sync is switched off on this device");
+	return cloud_driver_open(c->url, c->user, c->password, d, err);
+}
+
 static bool
 idle_locked(const ohb_cloud_t *c)
 {
@@ -989,6 +998,7 @@ ohb_cloud_open(const ohb_cloud_options_t *opts, ohb_cloud_t **out, ohb_error_t *
 	c->password = opts->password ? strdup(opts->password) : NULL;
 	c->power_dir = opts->power_supply_dir ? strdup(opts->power_supply_dir) : NULL;
 	c->rate_limit = opts->rate_limit;
+	c->switched_off = opts->switched_off;
 	c->free_percent = opts->storage_free_percent ? opts->storage_free_percent : 10;
 	if (c->free_percent > 100)
 		c->free_percent = 100;

@@ -49,6 +49,8 @@ cli_cloud_open(const cli_ctx_t *ctx, const char *url_opt, ohb_cloud_t **out, ohb
 	if (!o.password)
 		o.password = config_string(cfg, "password");
 	o.power_supply_dir = env_nonempty("OHBACKUP_POWER_SUPPLY");
+	const cJSON *enabled = cJSON_GetObjectItemCaseSensitive(cfg, "enabled");
+	o.switched_off = cJSON_IsFalse(enabled);
 	const char *rate = env_nonempty("OHBACKUP_CLOUD_RATE");
 	o.rate_limit = rate ? strtoull(rate, NULL, 10) : 0;
 	int rc = ohb_cloud_open(&o, out, err);   /* copies every string */

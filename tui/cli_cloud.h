@@ -9,8 +9,10 @@
  *   battery   $OHBACKUP_POWER_SUPPLY (a folder shaped like /sys/class/power_supply;
  *             tests simulate a battery with it), else the machine's
  *   rate      $OHBACKUP_CLOUD_RATE (bytes per second, 0 = no cap)
- * config.json is {"url":…,"user":…,"password":…}; a missing or broken file
- * counts as empty (the engine then reports 22400001 on the first transfer).
+ * config.json is {"url":…,"user":…,"password":…,"enabled":true}; "enabled":
+ * false switches cloud sync off (every transfer: 22400001). A missing or
+ * broken file counts as empty (the engine then reports 22400001 on the first
+ * transfer).
  */
 #ifndef OHB_CLI_CLOUD_H
 #define OHB_CLI_CLOUD_H

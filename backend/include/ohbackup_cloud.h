@@ -131,6 +131,8 @@ typedef struct ohb_cloud_options {
 	                            shaped like it (BAT0/{type,capacity,status}) to simulate a battery */
 	unsigned storage_free_percent; /* optimizeStorage's goal: free space >= this % of the file
 	                            system holding <root>/media; 0 = 10 */
+	bool switched_off;       /* the operator switched cloud sync off: every transfer ends with
+	                            22400001; local queries (states, listing) still work */
 } ohb_cloud_options_t;
 
 /* Opens the engine (creates <root>/media and <root>/cloud when missing; does

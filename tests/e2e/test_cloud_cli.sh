@@ -5,6 +5,7 @@
 #  2. `--json cloud sync --url DIR`: one JSON object per progress event, DOWNLOADING,
 #     UPLOADING, COMPLETED; both sides then hold every file;
 #  3. the URL from $OHBACKUP_CLOUD_URL and from <root>/cloud/config.json;
+#     "enabled":false in config.json, or no cloud at all: 22400001;
 #  4. a file edited on both sides: both versions kept (a "(cloud conflict ...)" copy);
 #  5. `cloud download URI`: RUNNING events up to size, then COMPLETED, exit 0;
 #  6. errors: a bad uri 14000002, an unknown uri 13900002, 101 uris 401,
@@ -49,6 +50,23 @@ run ohb cloud sync
 assert_rc 0 "sync with config.json"
 assert_grep "$OUT" '^sync gallery: COMPLETED$' "human sync output"
 assert_file "$CLOUD/media/conf.jpg"
+
+# switched off in config.json, and not configured at all: 22400001, nothing moves
+printf '{"url":"%s","enabled":false}\n' "$CLOUD" >"$ROOT/cloud/config.json"
+printf 'while off\n' >"$M/off.jpg"
+run ohb cloud sync
+assert_rc 1 "sync while switched off"
+assert_error_code 22400001
+assert_grep "$ERR" 'switched off' "switched-off sentence"
+[ ! -e "$CLOUD/media/off.jpg" ] || fail "a switched-off sync uploaded"
+run ohb cloud state file://media/off.jpg
+assert_rc 0 "state while switched off"
+printf '{}\n' >"$ROOT/cloud/config.json"
+run ohb cloud sync
+assert_rc 1 "sync without a cloud"
+assert_error_code 22400001
+printf '{"url":"%s"}\n' "$CLOUD" >"$ROOT/cloud/config.json"
+rm "$M/off.jpg"
 
 # edited on both sides: both kept
 sleep 0.05

@@ -491,6 +491,71 @@ START_TEST(download_progress_and_stop)
 }
 END_TEST
 
+/* A file deleted on one side since the last sync is deleted on the other,
+ * into a trash (never a plain unlink); deleted on one side but changed on
+ * the other, the changed one comes back; a cloud that lost every file is not
+ * taken as "delete everything". */
+START_TEST(deletions_go_to_trash)
+{
+	put_local("a.jpg", "a");
+	put_local("b.jpg", "b");
+	put_local("c.jpg", "c");
+	put_cloud("d.jpg", "d");
+	sync_and_wait(OHB_CLOUD_SYNC_COMPLETED);
+	char *cm = cloud_media();
+	char *lp = fsu_join(fx.media, "a.jpg");
+	ck_assert_int_eq(unlink(lp), 0);   /* deleted on the device */
+	free(lp);
+	char *cp = fsu_join(cm, "b.jpg");
+	ck_assert_int_eq(unlink(cp), 0);   /* deleted in the cloud */
+	free(cp);
+	lp = fsu_join(fx.media, "c.jpg");
+	ck_assert_int_eq(unlink(lp), 0);   /* deleted on the device, edited in the cloud */
+	free(lp);
+	put_cloud("c.jpg", "c edited in the cloud");
+	cp = fsu_join(cm, "d.jpg");
+	ck_assert_int_eq(unlink(cp), 0);   /* deleted in the cloud, edited on the device */
+	free(cp);
+	usleep(20 * 1000);
+	put_local("d.jpg", "d edited on the device");
+	sync_and_wait(OHB_CLOUD_SYNC_COMPLETED);
+
+	size_t n;
+	char *got = slurp(cm, "a.jpg", NULL);
+	ck_assert_ptr_null(got);
+	char *tdir = fsu_printf("%s/.trash/media", fx.cloud);
+	char *t = find_prefix(tdir, "a.jpg.");
+	ck_assert_msg(t != NULL, "a.jpg is not in the cloud's trash");
+	got = slurp(tdir, t, &n);
+	ck_assert(got && n == 1 && got[0] == 'a');
+	free(got);
+	free(t);
+	free(tdir);
+	ck_assert_ptr_null(slurp(fx.media, "b.jpg", NULL));
+	tdir = fsu_printf("%s/cloud/trash/gallery", fx.root);
+	t = find_prefix(tdir, "b.jpg.");
+	ck_assert_msg(t != NULL, "b.jpg is not in the device's trash");
+	free(t);
+	free(tdir);
+	ck_assert_int_eq(file_state("file://media/a.jpg"), -13900002);
+	ck_assert_int_eq(file_state("file://media/b.jpg"), -13900002);
+	got = slurp(fx.media, "c.jpg", NULL);
+	ck_assert_msg(got && strcmp(got, "c edited in the cloud") == 0, "c.jpg: the cloud's edit did not come back");
+	free(got);
+	assert_same_file("d.jpg");
+	got = slurp(fx.media, "d.jpg", NULL);
+	ck_assert_str_eq(got, "d edited on the device");
+	free(got);
+
+	/* The cloud loses every file: nothing is deleted on the device, all goes back up. */
+	ck_assert_int_eq(fsu_rm_rf(cm, NULL), 0);
+	sync_and_wait(OHB_CLOUD_SYNC_COMPLETED);
+	assert_same_file("c.jpg");
+	assert_same_file("d.jpg");
+	free(cm);
+}
+END_TEST
+
 START_TEST(upload_failure_state)
 {
 	/* the cloud holds a folder where the device has a file: its upload fails
@@ -594,6 +659,7 @@ Suite *cloud_sync_suite(void)
 	tcase_add_test(tc, stop_mid_sync);
 	tcase_add_test(tc, download_progress_and_stop);
 	tcase_add_test(tc, upload_failure_state);
+	tcase_add_test(tc, deletions_go_to_trash);
 	tcase_add_test(tc, uri_rules);
 	suite_add_tcase(s, tc);
 	if (webdav_have_rclone()) {
@@ -605,6 +671,7 @@ Suite *cloud_sync_suite(void)
 		tcase_add_test(tc, stop_mid_sync);
 		tcase_add_test(tc, download_progress_and_stop);
 		tcase_add_test(tc, network_loss_then_recovery);
+		tcase_add_test(tc, deletions_go_to_trash);
 		suite_add_tcase(s, tc);
 	} else {
 		fprintf(stderr, "cloud_sync: rclone not found; skipping the WebDAV half (apt-get install rclone)\n");
