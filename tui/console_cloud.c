@@ -337,8 +337,9 @@ apply_sync(console_t *c, const cev_t *ev)
 	s->have_status = false;
 	read_last_time(c, s);
 	if (s->code)
-		console_say(c, ROLE_ERROR, "%s sync %s (%s): error %d: %s", s->name, ohb_cloud_sync_state_name(s->state),
-		    ohb_cloud_error_type_name(s->error), s->code, s->message);
+		console_say(c, ROLE_ERROR, "%s sync %s%s%s: error %d: %s", s->name, ohb_cloud_sync_state_name(s->state),
+		    s->error != OHB_CLOUD_ERR_NO_ERROR ? " " : "",
+		    s->error != OHB_CLOUD_ERR_NO_ERROR ? ohb_cloud_error_type_name(s->error) : "", s->code, s->message);
 	else
 		console_say(c, s->state == OHB_CLOUD_SYNC_COMPLETED ? ROLE_STATE_OK : s->state == OHB_CLOUD_SYNC_STOPPED ? ROLE_STATE_CANCELLED : ROLE_ERROR,
 		    "%s sync %s%s%s", s->name, ohb_cloud_sync_state_name(s->state),

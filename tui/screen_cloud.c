@@ -94,8 +94,11 @@ draw_sync(console_t *c, int y)
 	} else if (s->start_code) {
 		draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "start refused: error %d: %s", s->start_code, s->start_message);
 	} else if (s->have_progress && s->code) {
-		draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "error %d (%s): %s", s->code, ohb_cloud_error_type_name(s->error),
-		    s->message);
+		if (s->error == OHB_CLOUD_ERR_NO_ERROR)   /* ErrorType has no value for most failures */
+			draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "error %d: %s", s->code, s->message);
+		else
+			draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "error %d (%s): %s", s->code,
+			    ohb_cloud_error_type_name(s->error), s->message);
 	} else if (s->have_progress && s->error != OHB_CLOUD_ERR_NO_ERROR) {
 		draw_text(c, y, 1, c->cols - 2, ROLE_ERROR, "error: %s", ohb_cloud_error_type_name(s->error));
 	} else {

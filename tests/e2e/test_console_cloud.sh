@@ -14,7 +14,9 @@
 #  5. `/` filters the browser; Tab switches to a bundle's FileSync scope,
 #     whose sync uploads its cloud folder; `x` drops a local copy (cleanCache)
 #     and Enter brings it back (CloudFileCache);
-#  6. a battery at 5 % discharging: `s` is refused with 22400003 on screen.
+#  6. a battery at 5 % discharging: `s` (and forced `f`) is refused with
+#     22400003 on screen;
+#  7. no cloud configured: the sync shows 22400001 with its sentence.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 
@@ -163,6 +165,18 @@ tmux_wait_for 'start refused: error 22400003: [A-Za-z]' 5
 tmux_keys f
 tmux_wait_for 'start refused: error 22400003: [A-Za-z]' 5
 [ -e "$CLOUD/media/Photo/c.jpg" ] && fail "a sync ran on a 5 % battery"
+tmux_keys F10
+tmux_wait_exit 10 >/dev/null
+tmx kill-server 2>/dev/null
+
+# 7. no cloud configured: the sync ends with 22400001 and its sentence on screen
+TMUX_SOCK=ohb$$c
+tmux_start 80x24 OHBACKUP_CLOUD_URL= OHBACKUP_POWER_SUPPLY="$WS/mains" --
+tmux_wait_for 'Actions' 10
+tmux_keys c
+tmux_wait_for 'Scope 1/' 10
+tmux_keys s
+tmux_wait_for 'error 22400001[:( ].*[A-Za-z]' 10
 tmux_keys F10
 tmux_wait_exit 10 >/dev/null
 finish
