@@ -73,7 +73,7 @@ tmux_wait_for 'optimize space COMPLETED: 4\.0 MiB freed, 3 files evicted' 3
 tmux_wait_for 'Files: 3 \(3 cloud-only\)' 3
 tmux_wait_for 'cloud-only +4\.0 MiB +big\.bin' 2
 [ -e "$M/big.bin" ] && fail "big.bin still has a local copy after optimize space"
-cmp -s "$CLOUD/media/big.bin" "$CLOUD/media/big.bin" || fail "the cloud lost big.bin"
+[ -s "$CLOUD/media/big.bin" ] || fail "the cloud lost big.bin"
 
 # 4. download the evicted big.bin (the last row: paths sort bytewise), stop it, download it again
 tmux_keys End
