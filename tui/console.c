@@ -75,6 +75,37 @@ restore_terminal_atexit(void)
 
 /* ---- small services for the screens ---- */
 
+bool
+console_list_key(int ch, size_t count, long page, size_t *cursor)
+{
+	switch (ch) {
+	case KEY_UP:
+	case 'k':
+		*cursor = list_move(count, *cursor, -1);
+		return true;
+	case KEY_DOWN:
+	case 'j':
+		*cursor = list_move(count, *cursor, 1);
+		return true;
+	case KEY_PPAGE:
+		*cursor = list_move(count, *cursor, -page);
+		return true;
+	case KEY_NPAGE:
+		*cursor = list_move(count, *cursor, page);
+		return true;
+	case KEY_HOME:
+	case 'g':
+		*cursor = 0;
+		return true;
+	case KEY_END:
+	case 'G':
+		*cursor = count ? count - 1 : 0;
+		return true;
+	default:
+		return false;
+	}
+}
+
 void
 console_go(console_t *c, screen_id_t s)
 {

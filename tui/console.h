@@ -182,6 +182,10 @@ struct console {
 /* ---- console.c ---- */
 int console_main(cli_ctx_t *ctx, const char *theme);
 void console_go(console_t *c, screen_id_t s);
+/* The keys every list screen shares: Up/k, Down/j, PgUp/PgDn (by `page`
+ * rows), Home/g, End/G move *cursor within [0, count). True when ch was one
+ * of them. */
+bool console_list_key(int ch, size_t count, long page, size_t *cursor);
 void console_say(console_t *c, theme_role_t role, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void console_ask(console_t *c, void (*action)(console_t *c), const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void console_reload(console_t *c);

@@ -313,29 +313,9 @@ cloud_key(console_t *c, int ch)
 		return;
 	}
 	int page = c->rows - 12 > 1 ? c->rows - 12 : 1;
+	if (console_list_key(ch, u->n_view, page, &u->cursor))
+		return;
 	switch (ch) {
-	case KEY_UP:
-	case 'k':
-		u->cursor = list_move(u->n_view, u->cursor, -1);
-		break;
-	case KEY_DOWN:
-	case 'j':
-		u->cursor = list_move(u->n_view, u->cursor, 1);
-		break;
-	case KEY_PPAGE:
-		u->cursor = list_move(u->n_view, u->cursor, -page);
-		break;
-	case KEY_NPAGE:
-		u->cursor = list_move(u->n_view, u->cursor, page);
-		break;
-	case KEY_HOME:
-	case 'g':
-		u->cursor = 0;
-		break;
-	case KEY_END:
-	case 'G':
-		u->cursor = u->n_view ? u->n_view - 1 : 0;
-		break;
 	case '\t':
 	case ']':
 		cloud_scope_step(c, 1);

@@ -123,29 +123,9 @@ picker_key(console_t *c, int ch)
 		return;
 	}
 	int h = list_height(c);
+	if (console_list_key(ch, c->n_view, h, &c->p_cursor))
+		return;
 	switch (ch) {
-	case KEY_UP:
-	case 'k':
-		c->p_cursor = list_move(c->n_view, c->p_cursor, -1);
-		break;
-	case KEY_DOWN:
-	case 'j':
-		c->p_cursor = list_move(c->n_view, c->p_cursor, 1);
-		break;
-	case KEY_PPAGE:
-		c->p_cursor = list_move(c->n_view, c->p_cursor, -h);
-		break;
-	case KEY_NPAGE:
-		c->p_cursor = list_move(c->n_view, c->p_cursor, h);
-		break;
-	case KEY_HOME:
-	case 'g':
-		c->p_cursor = 0;
-		break;
-	case KEY_END:
-	case 'G':
-		c->p_cursor = c->n_view ? c->n_view - 1 : 0;
-		break;
 	case ' ':
 		toggle(c);
 		break;

@@ -74,27 +74,9 @@ results_draw(console_t *c)
 static void
 results_key(console_t *c, int ch)
 {
+	if (console_list_key(ch, c->n_run, table_rows(c), &c->r_cursor))
+		return;
 	switch (ch) {
-	case KEY_UP:
-	case 'k':
-		c->r_cursor = list_move(c->n_run, c->r_cursor, -1);
-		break;
-	case KEY_DOWN:
-	case 'j':
-		c->r_cursor = list_move(c->n_run, c->r_cursor, 1);
-		break;
-	case KEY_PPAGE:
-		c->r_cursor = list_move(c->n_run, c->r_cursor, -table_rows(c));
-		break;
-	case KEY_NPAGE:
-		c->r_cursor = list_move(c->n_run, c->r_cursor, table_rows(c));
-		break;
-	case KEY_HOME:
-		c->r_cursor = 0;
-		break;
-	case KEY_END:
-		c->r_cursor = c->n_run ? c->n_run - 1 : 0;
-		break;
 	case '\n':
 	case '\r':
 	case KEY_ENTER:

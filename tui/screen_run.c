@@ -182,27 +182,9 @@ static void
 run_key(console_t *c, int ch)
 {
 	int n = bundle_rows(c);
+	if (console_list_key(ch, c->n_run, n, &c->r_cursor))
+		return;
 	switch (ch) {
-	case KEY_UP:
-	case 'k':
-		c->r_cursor = list_move(c->n_run, c->r_cursor, -1);
-		break;
-	case KEY_DOWN:
-	case 'j':
-		c->r_cursor = list_move(c->n_run, c->r_cursor, 1);
-		break;
-	case KEY_PPAGE:
-		c->r_cursor = list_move(c->n_run, c->r_cursor, -n);
-		break;
-	case KEY_NPAGE:
-		c->r_cursor = list_move(c->n_run, c->r_cursor, n);
-		break;
-	case KEY_HOME:
-		c->r_cursor = 0;
-		break;
-	case KEY_END:
-		c->r_cursor = c->n_run ? c->n_run - 1 : 0;
-		break;
 	case 'c':
 		if (c->r_cursor < c->n_run && c->job) {
 			run_row_t *r = &c->run[c->r_cursor];

@@ -102,27 +102,9 @@ sb_key(console_t *c, int ch)
 		return;
 	}
 	char err[600];
+	if (console_list_key(ch, c->n_sb, list_rows(c), &c->sb_cursor))
+		return;
 	switch (ch) {
-	case KEY_UP:
-	case 'k':
-		c->sb_cursor = list_move(c->n_sb, c->sb_cursor, -1);
-		break;
-	case KEY_DOWN:
-	case 'j':
-		c->sb_cursor = list_move(c->n_sb, c->sb_cursor, 1);
-		break;
-	case KEY_PPAGE:
-		c->sb_cursor = list_move(c->n_sb, c->sb_cursor, -list_rows(c));
-		break;
-	case KEY_NPAGE:
-		c->sb_cursor = list_move(c->n_sb, c->sb_cursor, list_rows(c));
-		break;
-	case KEY_HOME:
-		c->sb_cursor = 0;
-		break;
-	case KEY_END:
-		c->sb_cursor = c->n_sb ? c->n_sb - 1 : 0;
-		break;
 	case ' ':
 		sb_toggle(c);
 		break;

@@ -103,27 +103,9 @@ static void
 sets_key(console_t *c, int ch)
 {
 	int h = list_rows(c);
+	if (console_list_key(ch, c->n_sets, h, &c->s_cursor))
+		return;
 	switch (ch) {
-	case KEY_UP:
-	case 'k':
-		c->s_cursor = list_move(c->n_sets, c->s_cursor, -1);
-		break;
-	case KEY_DOWN:
-	case 'j':
-		c->s_cursor = list_move(c->n_sets, c->s_cursor, 1);
-		break;
-	case KEY_PPAGE:
-		c->s_cursor = list_move(c->n_sets, c->s_cursor, -h);
-		break;
-	case KEY_NPAGE:
-		c->s_cursor = list_move(c->n_sets, c->s_cursor, h);
-		break;
-	case KEY_HOME:
-		c->s_cursor = 0;
-		break;
-	case KEY_END:
-		c->s_cursor = c->n_sets ? c->n_sets - 1 : 0;
-		break;
 	case '\n':
 	case '\r':
 	case KEY_ENTER:
