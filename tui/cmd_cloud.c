@@ -63,17 +63,24 @@ print_json(cJSON *o)
 	cJSON_Delete(o);
 }
 
+/* Remembers an event's state, and its error for the exit status. */
+static void
+note_outcome(cloud_cli_t *cc, int *last, int state, int code, const char *message)
+{
+	pthread_mutex_lock(&cc->lock);
+	*last = state;
+	if (code) {
+		cc->code = code;
+		snprintf(cc->message, sizeof cc->message, "%s", message ? message : "");
+	}
+	pthread_mutex_unlock(&cc->lock);
+}
+
 static void
 on_sync(void *user, const ohb_cloud_sync_progress_t *pg)
 {
 	cloud_cli_t *cc = user;
-	pthread_mutex_lock(&cc->lock);
-	cc->last_sync = pg->state;
-	if (pg->code) {
-		cc->code = pg->code;
-		snprintf(cc->message, sizeof cc->message, "%s", pg->message ? pg->message : "");
-	}
-	pthread_mutex_unlock(&cc->lock);
+	note_outcome(cc, &cc->last_sync, pg->state, pg->code, pg->message);
 	if (cc->ctx->json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "event", "sync");
@@ -140,13 +147,7 @@ static void
 on_optimize(void *user, const ohb_cloud_optimize_progress_t *pg)
 {
 	cloud_cli_t *cc = user;
-	pthread_mutex_lock(&cc->lock);
-	cc->last_optimize = pg->state;
-	if (pg->code) {
-		cc->code = pg->code;
-		snprintf(cc->message, sizeof cc->message, "%s", pg->message ? pg->message : "");
-	}
-	pthread_mutex_unlock(&cc->lock);
+	note_outcome(cc, &cc->last_optimize, pg->state, pg->code, pg->message);
 	if (cc->ctx->json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "event", "optimize");

@@ -26,7 +26,7 @@
 
 #include "cloud_driver.h"
 #include "fsutil.h"
-#include "webdav_server.h"
+#include "cloud_fixture.h"
 
 #define BIG_SIZE (20u * 1024u * 1024u)
 

@@ -23,7 +23,7 @@
 
 #include "fsutil.h"
 #include "ohbackup_cloud.h"
-#include "webdav_server.h"
+#include "cloud_fixture.h"
 
 #define KiB 1024u
 #define MiB (1024u * 1024u)
@@ -56,16 +56,6 @@ typedef struct fixture {
 static fixture_t fx;
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static char *
-make_tmpdir(const char *tag)
-{
-	char tmpl[64];
-	snprintf(tmpl, sizeof tmpl, "/tmp/ohb-cspace-%s-XXXXXX", tag);
-	char *d = mkdtemp(tmpl);
-	ck_assert_ptr_nonnull(d);
-	return strdup(d);
-}
 
 static void
 on_sync(void *user, const ohb_cloud_sync_progress_t *pg)
@@ -127,41 +117,13 @@ reopen_engine(uint64_t rate, unsigned free_percent)
 }
 
 static void
-write_at(const char *base, const char *rel, const void *data, size_t len)
-{
-	char *p = fsu_join(base, rel);
-	char *slash = strrchr(p, '/');
-	*slash = '\0';
-	ck_assert_int_eq(fsu_mkdir_p(p, 0755, NULL), 0);
-	*slash = '/';
-	FILE *f = fopen(p, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-	fclose(f);
-	free(p);
-}
-
-static void
 put_pattern(const char *base, const char *rel, size_t len, unsigned seed)
 {
 	unsigned char *buf = malloc(len ? len : 1);
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 12)) & 0xff);
-	write_at(base, rel, buf, len);
+	fixture_write(base, rel, buf, len);
 	free(buf);
-}
-
-static char *
-slurp(const char *base, const char *rel, size_t *len)
-{
-	char *p = fsu_join(base, rel);
-	char *data = NULL;
-	size_t n = 0;
-	int rc = fsu_read_file(p, 64u * MiB, &data, &n, NULL);
-	free(p);
-	if (len)
-		*len = n;
-	return rc == 0 ? data : NULL;
 }
 
 static bool
@@ -188,7 +150,7 @@ static void
 same_files(const char *a, const char *b, const char *rel)
 {
 	size_t la, lb;
-	char *x = slurp(a, rel, &la), *y = slurp(b, rel, &lb);
+	char *x = fixture_slurp(a, rel, &la), *y = fixture_slurp(b, rel, &lb);
 	ck_assert_msg(x && y, "%s missing on one side", rel);
 	ck_assert_msg(la == lb && memcmp(x, y, la) == 0, "%s differs", rel);
 	free(x);
@@ -260,9 +222,9 @@ setup_common(int kind)
 	pthread_mutex_init(&fx.ev.lock, NULL);
 	fx.kind = kind;
 	fx.server = -1;
-	fx.root = make_tmpdir("root");
-	fx.cloud = make_tmpdir("cloud");
-	fx.power = make_tmpdir("power");   /* no supply in it: a machine without a battery */
+	fx.root = fixture_tmpdir("root");
+	fx.cloud = fixture_tmpdir("cloud");
+	fx.power = fixture_tmpdir("power");   /* no supply in it: a machine without a battery */
 	fx.media = fsu_join(fx.root, "media");
 	if (kind == KIND_WEBDAV)
 		fx.server = webdav_start(fx.cloud, NULL, fx.url, sizeof fx.url);
@@ -307,7 +269,7 @@ install_app(void)
 {
 	char *dir = fsu_printf("%s/bundles/%s", fx.root, APP);
 	const char *json = "{\"name\":\"" APP "\",\"versionCode\":1,\"versionName\":\"1.0\"}";
-	write_at(dir, "bundle.json", json, strlen(json));
+	fixture_write(dir, "bundle.json", json, strlen(json));
 	free(dir);
 }
 
@@ -674,13 +636,13 @@ battery(int capacity, const char *status, const char *mains_online)
 	char *bat = fsu_join(fx.power, "BAT0");
 	char *ac = fsu_join(fx.power, "AC");
 	char buf[32];
-	write_at(bat, "type", "Battery\n", 8);
+	fixture_write(bat, "type", "Battery\n", 8);
 	snprintf(buf, sizeof buf, "%d\n", capacity);
-	write_at(bat, "capacity", buf, strlen(buf));
-	write_at(bat, "status", status, strlen(status));
+	fixture_write(bat, "capacity", buf, strlen(buf));
+	fixture_write(bat, "status", status, strlen(status));
 	if (mains_online) {
-		write_at(ac, "type", "Mains\n", 6);
-		write_at(ac, "online", mains_online, strlen(mains_online));
+		fixture_write(ac, "type", "Mains\n", 6);
+		fixture_write(ac, "online", mains_online, strlen(mains_online));
 	}
 	free(bat);
 	free(ac);

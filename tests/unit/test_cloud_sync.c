@@ -23,7 +23,7 @@
 #include "cloud_driver.h"
 #include "fsutil.h"
 #include "ohbackup_cloud.h"
-#include "webdav_server.h"
+#include "cloud_fixture.h"
 
 #define BIG (20u * 1024u * 1024u)
 #define MAX_EV 4096
@@ -56,16 +56,6 @@ typedef struct fixture {
 static fixture_t fx;   /* per test (checked fixtures run in the test's own process) */
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static char *
-make_tmpdir(const char *tag)
-{
-	char tmpl[64];
-	snprintf(tmpl, sizeof tmpl, "/tmp/ohb-csync-%s-XXXXXX", tag);
-	char *d = mkdtemp(tmpl);
-	ck_assert_ptr_nonnull(d);
-	return strdup(d);
-}
 
 static void
 stop_server(void)
@@ -139,8 +129,8 @@ setup_common(int kind)
 	pthread_mutex_init(&fx.rec.lock, NULL);
 	fx.kind = kind;
 	fx.server = -1;
-	fx.root = make_tmpdir("root");
-	fx.cloud = make_tmpdir("cloud");
+	fx.root = fixture_tmpdir("root");
+	fx.cloud = fixture_tmpdir("cloud");
 	fx.media = fsu_join(fx.root, "media");
 	if (kind == KIND_WEBDAV)
 		start_server();
@@ -174,31 +164,16 @@ teardown(void)
 }
 
 static void
-write_at(const char *base, const char *rel, const char *data, size_t len)
-{
-	char *p = fsu_join(base, rel);
-	char *slash = strrchr(p, '/');
-	*slash = '\0';
-	ck_assert_int_eq(fsu_mkdir_p(p, 0755, NULL), 0);
-	*slash = '/';
-	FILE *f = fopen(p, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-	fclose(f);
-	free(p);
-}
-
-static void
 put_local(const char *rel, const char *text)
 {
-	write_at(fx.media, rel, text, strlen(text));
+	fixture_write(fx.media, rel, text, strlen(text));
 }
 
 static void
 put_cloud(const char *rel, const char *text)
 {
 	char *m = fsu_join(fx.cloud, "media");
-	write_at(m, rel, text, strlen(text));
+	fixture_write(m, rel, text, strlen(text));
 	free(m);
 }
 
@@ -208,24 +183,11 @@ put_bytes(const char *base, const char *rel, size_t len, unsigned seed)
 	char *buf = malloc(len);
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (char)((i * 31 + seed) & 0xff);
-	write_at(base, rel, buf, len);
+	fixture_write(base, rel, buf, len);
 	free(buf);
 }
 
 /* The file's bytes (malloc'd) or NULL. */
-static char *
-slurp(const char *base, const char *rel, size_t *len)
-{
-	char *p = fsu_join(base, rel);
-	char *data = NULL;
-	size_t n = 0;
-	int rc = fsu_read_file(p, 64u * 1024u * 1024u, &data, &n, NULL);
-	free(p);
-	if (len)
-		*len = n;
-	return rc == 0 ? data : NULL;
-}
-
 static char *
 cloud_media(void)
 {
@@ -237,8 +199,8 @@ assert_same_file(const char *rel)
 {
 	char *cm = cloud_media();
 	size_t a, b;
-	char *l = slurp(fx.media, rel, &a);
-	char *r = slurp(cm, rel, &b);
+	char *l = fixture_slurp(fx.media, rel, &a);
+	char *r = fixture_slurp(cm, rel, &b);
 	ck_assert_msg(l && r, "%s: local %p cloud %p", rel, (void *)l, (void *)r);
 	ck_assert_msg(a == b && memcmp(l, r, a) == 0, "%s differs between device and cloud", rel);
 	free(l);
@@ -368,13 +330,13 @@ START_TEST(conflict_keeps_both)
 	put_cloud("z.jpg", "same z");
 	sync_and_wait(OHB_CLOUD_SYNC_COMPLETED);
 	size_t n;
-	char *x = slurp(fx.media, "x.jpg", &n);
+	char *x = fixture_slurp(fx.media, "x.jpg", &n);
 	ck_assert_str_eq(x, "local edit");
 	free(x);
 	char *cname = find_prefix(fx.media, "x (cloud conflict ");
 	ck_assert_ptr_nonnull(cname);
 	ck_assert(strstr(cname, ").jpg") != NULL);
-	char *cc = slurp(fx.media, cname, &n);
+	char *cc = fixture_slurp(fx.media, cname, &n);
 	ck_assert_str_eq(cc, "cloud edit, longer");
 	free(cc);
 	assert_same_file("x.jpg");
@@ -415,16 +377,16 @@ START_TEST(stop_mid_sync)
 		char rel[32];
 		snprintf(rel, sizeof rel, "p%d.jpg", i);
 		size_t n;
-		char *l = slurp(fx.media, rel, &n);
+		char *l = fixture_slurp(fx.media, rel, &n);
 		ck_assert_ptr_nonnull(l);
 		ck_assert_uint_eq(n, 1024 * 1024);
 		free(l);
-		char *r = slurp(cm, rel, &n);
+		char *r = fixture_slurp(cm, rel, &n);
 		if (r)
 			assert_same_file(rel);
 		free(r);
 	}
-	ck_assert_ptr_null(slurp(cm, "p5.jpg", NULL));
+	ck_assert_ptr_null(fixture_slurp(cm, "p5.jpg", NULL));
 	/* the next start resumes and completes */
 	close_engine();
 	open_engine(0);
@@ -521,17 +483,17 @@ START_TEST(deletions_go_to_trash)
 	sync_and_wait(OHB_CLOUD_SYNC_COMPLETED);
 
 	size_t n;
-	char *got = slurp(cm, "a.jpg", NULL);
+	char *got = fixture_slurp(cm, "a.jpg", NULL);
 	ck_assert_ptr_null(got);
 	char *tdir = fsu_printf("%s/.trash/media", fx.cloud);
 	char *t = find_prefix(tdir, "a.jpg.");
 	ck_assert_msg(t != NULL, "a.jpg is not in the cloud's trash");
-	got = slurp(tdir, t, &n);
+	got = fixture_slurp(tdir, t, &n);
 	ck_assert(got && n == 1 && got[0] == 'a');
 	free(got);
 	free(t);
 	free(tdir);
-	ck_assert_ptr_null(slurp(fx.media, "b.jpg", NULL));
+	ck_assert_ptr_null(fixture_slurp(fx.media, "b.jpg", NULL));
 	tdir = fsu_printf("%s/cloud/trash/gallery", fx.root);
 	t = find_prefix(tdir, "b.jpg.");
 	ck_assert_msg(t != NULL, "b.jpg is not in the device's trash");
@@ -539,11 +501,11 @@ START_TEST(deletions_go_to_trash)
 	free(tdir);
 	ck_assert_int_eq(file_state("file://media/a.jpg"), -13900002);
 	ck_assert_int_eq(file_state("file://media/b.jpg"), -13900002);
-	got = slurp(fx.media, "c.jpg", NULL);
+	got = fixture_slurp(fx.media, "c.jpg", NULL);
 	ck_assert_msg(got && strcmp(got, "c edited in the cloud") == 0, "c.jpg: the cloud's edit did not come back");
 	free(got);
 	assert_same_file("d.jpg");
-	got = slurp(fx.media, "d.jpg", NULL);
+	got = fixture_slurp(fx.media, "d.jpg", NULL);
 	ck_assert_str_eq(got, "d edited on the device");
 	free(got);
 

@@ -1,5 +1,5 @@
-/* The loopback WebDAV server of the cloud tests (webdav_server.h). Named
- * test_*.c so the Makefile links it into the unit runner; it has no suite. */
+/* The cloud suites' shared fixture (cloud_fixture.h). Named test_*.c so the
+ * Makefile links it into the unit runner; it has no suite. */
 #include <check.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -13,7 +13,7 @@
 
 #include "cloud_driver.h"
 #include "fsutil.h"
-#include "webdav_server.h"
+#include "cloud_fixture.h"
 
 bool
 webdav_have_rclone(void)
@@ -96,4 +96,42 @@ webdav_start(const char *folder, const char *const *extra, char *url, size_t url
 	}
 	ck_abort_msg("rclone serve webdav did not start");
 	return -1;
+}
+
+char *
+fixture_tmpdir(const char *tag)
+{
+	char tmpl[64];
+	snprintf(tmpl, sizeof tmpl, "/tmp/ohb-%s-XXXXXX", tag);
+	char *d = mkdtemp(tmpl);
+	ck_assert_ptr_nonnull(d);
+	return strdup(d);
+}
+
+void
+fixture_write(const char *base, const char *rel, const void *data, size_t len)
+{
+	char *p = fsu_join(base, rel);
+	char *slash = strrchr(p, '/');
+	*slash = '\0';
+	ck_assert_int_eq(fsu_mkdir_p(p, 0755, NULL), 0);
+	*slash = '/';
+	FILE *f = fopen(p, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+	free(p);
+}
+
+char *
+fixture_slurp(const char *base, const char *rel, size_t *len)
+{
+	char *p = fsu_join(base, rel);
+	char *data = NULL;
+	size_t n = 0;
+	int rc = fsu_read_file(p, 64u * 1024u * 1024u, &data, &n, NULL);
+	free(p);
+	if (len)
+		*len = n;
+	return rc == 0 ? data : NULL;
 }

@@ -1,0 +1,33 @@
+/* What the cloud suites (test_cloud_driver.c, test_cloud_sync.c,
+ * test_cloud_space.c) share, compiled in through test_cloud_fixture.c (which
+ * has no suite of its own): a real WebDAV server — `rclone serve webdav
+ * <folder>` on a random 127.0.0.1 port, started by the test and killed by it
+ * (also when the test process dies: PR_SET_PDEATHSIG) — and file helpers. */
+#ifndef OHB_TEST_CLOUD_FIXTURE_H
+#define OHB_TEST_CLOUD_FIXTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* True when rclone is on PATH (else the WebDAV half of a suite is skipped). */
+bool webdav_have_rclone(void);
+
+/* Serves folder (extra: NULL or more rclone arguments, NULL-terminated, at
+ * most 5) and waits until it answers; fills url ("http://127.0.0.1:N/") and
+ * returns the server's pid. Fails the test when it cannot start. */
+pid_t webdav_start(const char *folder, const char *const *extra, char *url, size_t url_size);
+
+/* Kills and reaps the server (pid <= 0: nothing). */
+void webdav_stop(pid_t pid);
+
+/* A new folder /tmp/ohb-<tag>-XXXXXX (malloc'd path). */
+char *fixture_tmpdir(const char *tag);
+
+/* Writes base/rel (making its folders), failing the test on any error. */
+void fixture_write(const char *base, const char *rel, const void *data, size_t len);
+
+/* base/rel's bytes (malloc'd, NUL-terminated) and length, or NULL. */
+char *fixture_slurp(const char *base, const char *rel, size_t *len);
+
+#endif
