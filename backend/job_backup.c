@@ -100,7 +100,8 @@ job_backup_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err)
 	/* A full backup right behind getLocalCapabilities (as the CLI runs them)
 	 * takes that walk's listing when nothing changed since (service.c); an
 	 * extension's backup step may have rewritten files, so then we walk. */
-	if (s->kind == SESSION_INCREMENTAL || b->extension || !service_take_listing(s->svc, b, &list))
+	bool reuse = s->kind == SESSION_BACKUP && !b->extension;
+	if (!service_take_listing(s->svc, b, reuse, &list))
 		rc = scan_bundle(b, ctx_cancelled, &ctx, &list, err);
 	if (rc != 0 || session_job_cancelled(s, j))
 		goto out;

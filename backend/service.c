@@ -191,7 +191,7 @@ listings_keep(ohb_service_t *svc, const reg_device_t *dev, scan_list_t *lists)
 }
 
 bool
-service_take_listing(ohb_service_t *svc, const reg_bundle_t *b, scan_list_t *out)
+service_take_listing(ohb_service_t *svc, const reg_bundle_t *b, bool want, scan_list_t *out)
 {
 	svc_listing_t l;
 	bool found = false;
@@ -207,7 +207,7 @@ service_take_listing(ohb_service_t *svc, const reg_bundle_t *b, scan_list_t *out
 	pthread_mutex_unlock(&svc->lock);
 	if (!found)
 		return false;
-	char *config = listing_config(b);
+	char *config = want ? listing_config(b) : NULL;
 	bool ok = config && strcmp(config, l.config) == 0 && fsu_now_ms() - l.list.walked_ms <= LISTING_MAX_AGE_MS &&
 	    scan_list_is_current(&l.list, LISTING_RACY_MS);
 	free(config);

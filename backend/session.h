@@ -117,8 +117,9 @@ struct ohb_service {
 /* Hands over the listing the last getLocalCapabilities made of b, when it is
  * recent and still current (scan_list_is_current) and b's mounts, includes
  * and excludes are the same; the listing leaves the service either way.
- * Returns true when *out was filled (the caller frees it). Any thread. */
-bool service_take_listing(ohb_service_t *svc, const reg_bundle_t *b, scan_list_t *out);
+ * Returns true when *out was filled (the caller frees it); with !want the
+ * listing is only dropped (an incremental job: its memory is not kept). Any thread. */
+bool service_take_listing(ohb_service_t *svc, const reg_bundle_t *b, bool want, scan_list_t *out);
 
 struct ohb_session {
 	ohb_service_t *svc;
