@@ -72,13 +72,21 @@ extra_info_of(const reg_bundle_t *b)
 	return extra;
 }
 
+/* keep: where to leave the walk's listing (NULL: measure only). */
 static int
-bundle_entry(const reg_bundle_t *b, bool incremental, int64_t since_ms, cJSON *arr, ohb_error_t *err)
+bundle_entry(const reg_bundle_t *b, bool incremental, int64_t since_ms, cJSON *arr, scan_list_t *keep,
+    ohb_error_t *err)
 {
 	uint64_t bytes = 0, inc = 0;
 	ohb_error_t e;
 	ohb_error_clear(&e);
-	int rc = scan_bundle_size(b, incremental ? since_ms : 0, &bytes, &inc, &e);
+	int rc;
+	if (keep) {
+		rc = scan_bundle_snapshot(b, incremental ? since_ms : 0, keep, &inc, &e);
+		bytes = keep->total_bytes;
+	} else {
+		rc = scan_bundle_size(b, incremental ? since_ms : 0, &bytes, &inc, &e);
+	}
 	if (rc != 0)
 		return ohb_fail(err, rc, "cannot measure the data of %s: %s", b->name, e.message);
 	cJSON *o = cJSON_CreateObject();
@@ -107,6 +115,13 @@ int
 cap_build_json(const reg_device_t *dev, const ohb_incremental_time_t *times, size_t n_times, char **json_out,
     ohb_error_t *err)
 {
+	return cap_build_json_keep(dev, times, n_times, NULL, json_out, err);
+}
+
+int
+cap_build_json_keep(const reg_device_t *dev, const ohb_incremental_time_t *times, size_t n_times,
+    scan_list_t *lists, char **json_out, ohb_error_t *err)
+{
 	ohb_error_clear(err);
 	if (!dev || !json_out)
 		return ohb_fail(err, OHB_E_INVAL, "a device and an output pointer are required");
@@ -119,9 +134,13 @@ cap_build_json(const reg_device_t *dev, const ohb_incremental_time_t *times, siz
 	cJSON_AddStringToObject(doc, "systemFullName", dev->system_full_name);
 	cJSON *arr = cJSON_AddArrayToObject(doc, "bundleInfos");
 	int rc = arr ? 0 : ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	size_t kept = 0;
 	for (size_t i = 0; rc == 0 && i < dev->n_bundles; i++) {
 		const reg_bundle_t *b = dev->bundles[i];
-		rc = bundle_entry(b, times != NULL, incremental_time_of(times, n_times, b->name), arr, err);
+		scan_list_t *keep = lists && kept < CAP_KEEP_ENTRIES ? &lists[i] : NULL;
+		rc = bundle_entry(b, times != NULL, incremental_time_of(times, n_times, b->name), arr, keep, err);
+		if (keep && (kept += keep->n) > CAP_KEEP_ENTRIES)
+			scan_list_free(keep);   /* over the budget: this one is walked again by its job */
 	}
 	if (rc == 0 && !(*json_out = cJSON_PrintUnformatted(doc)))
 		rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");

@@ -25,6 +25,17 @@
 int cap_build_json(const reg_device_t *dev, const ohb_incremental_time_t *times, size_t n_times,
     char **json_out, ohb_error_t *err);
 
+/* cap_build_json that also keeps the listings its walks made, for the backup
+ * that usually follows (service.c): lists has dev->n_bundles zeroed slots;
+ * bundle i's listing (scan_bundle_snapshot) lands in lists[i] while the
+ * listings kept hold at most CAP_KEEP_ENTRIES entries in all (about 100 bytes
+ * an entry); later bundles are only measured and their slots stay empty.
+ * The caller frees the lists (scan_list_free), also on failure. */
+#define CAP_KEEP_ENTRIES 65536u
+struct scan_list;
+int cap_build_json_keep(const reg_device_t *dev, const ohb_incremental_time_t *times, size_t n_times,
+    struct scan_list *lists, char **json_out, ohb_error_t *err);
+
 typedef struct cap_bundle {
 	char *name;
 	int app_index;

@@ -97,7 +97,12 @@ job_backup_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err)
 	if (rc != 0 || ext_cancelled || session_job_cancelled(s, j))
 		goto out;
 
-	rc = scan_bundle(b, ctx_cancelled, &ctx, &list, err);
+	/* A full backup right behind getLocalCapabilities (as the CLI runs them)
+	 * takes that walk's listing when nothing changed since (service.c); an
+	 * extension's backup step may have rewritten files, so then we walk. */
+	bool reuse = s->kind == SESSION_BACKUP && !b->extension;
+	if (!service_take_listing(s->svc, b, reuse, &list))
+		rc = scan_bundle(b, ctx_cancelled, &ctx, &list, err);
 	if (rc != 0 || session_job_cancelled(s, j))
 		goto out;
 	session_set_totals(s, j, list.total_bytes, list.total_files);

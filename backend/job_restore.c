@@ -189,10 +189,18 @@ job_restore_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err
 		int fd;
 		if ((rc = open_incoming(j, e->file_name, &fd, err)) != 0)
 			break;
-		if (e->is_big_file)
-			rc = stage_add_file(st, fd, e->path, e->mode, e->mtime_sec, e->mtime_nsec, e->size, err);
-		else
-			rc = stage_add_tar(st, fd, e->file_name, err);
+		char *from = fsu_join(j->incoming_dir, e->file_name);
+		if (!from)
+			rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
+		else if (e->is_big_file)
+			/* moved into the stage when the client is done with it: not written twice */
+			rc = stage_take_file(st, fd, from, e->path, e->mode, e->mtime_sec, e->mtime_nsec, e->size, err);
+		else if ((rc = stage_add_tar(st, fd, e->file_name, err)) == 0 && !stage_cancelled(st))
+			/* Unpacked: the tar is not needed any more, and a file deleted before
+			 * writeback never costs the disk anything (the syncfs before the
+			 * journal would otherwise write it too). */
+			(void)unlink(from);
+		free(from);
 		close(fd);
 		if (stage_cancelled(st) || session_job_cancelled(s, j))
 			goto out;

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "fsutil.h"
 
 #define SCAN_PATH_MAX 4096 /* longest sandbox path we list (restore's limit) */
 #define ARENA_CHUNK (256u * 1024)
@@ -111,6 +112,12 @@ typedef struct walker {
 	/* size mode */
 	int64_t since_ms;
 	uint64_t inc_bytes;
+
+	/* snapshot mode: the directories read (scan_bundle_snapshot) */
+	bool record;
+	bool unsure;    /* a directory could not be read: the listing is not reusable */
+	scan_dir_t *dirs;
+	size_t n_dirs, cap_dirs;
 
 	uint64_t total_bytes, total_files, skipped;
 	ohb_error_t *err;
@@ -219,6 +226,11 @@ walker_free(walker_t *w)
 		free(w->mount_rel);
 	}
 	free(w->rel);
+	for (size_t i = 0; i < w->n_dirs; i++)
+		free(w->dirs[i].real_path);
+	free(w->dirs);
+	w->dirs = NULL;
+	w->n_dirs = w->cap_dirs = 0;
 	if (w->mapped) {
 		if (w->v)
 			munmap(w->v, w->cap * sizeof *w->v);
@@ -454,6 +466,38 @@ fatal_errno(int e)
 static bool walker_cancelled(walker_t *w);
 static bool pool_offer(walker_t *w, int dfd, size_t level);
 
+/* Snapshot mode: remembers the directory at w->path (read with stat st). */
+static int
+walker_record_dir(walker_t *w, const struct stat *st, bool follow)
+{
+	if (!w->record)
+		return 0;
+	if (w->n_dirs == w->cap_dirs) {
+		size_t cap = w->cap_dirs ? w->cap_dirs * 2 : 64;
+		scan_dir_t *v = realloc(w->dirs, cap * sizeof *v);
+		if (!v)
+			return ohb_fail(w->err, OHB_E_NOMEM, "out of memory while scanning %s", w->b->name);
+		w->dirs = v;
+		w->cap_dirs = cap;
+	}
+	size_t ml = strlen(w->mount_rel[w->mount]);
+	const char *below = w->path + (w->path_len > ml ? ml : w->path_len);
+	while (*below == '/')
+		below++;
+	scan_dir_t *d = &w->dirs[w->n_dirs];
+	const char *dir = w->b->mounts[w->mount].dir;
+	d->real_path = *below ? fsu_printf("%s/%s", dir, below) : strdup(dir);
+	if (!d->real_path)
+		return ohb_fail(w->err, OHB_E_NOMEM, "out of memory while scanning %s", w->b->name);
+	d->follow = follow;
+	d->mtime_sec = (int64_t)st->st_mtim.tv_sec;
+	d->mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
+	d->ctime_sec = (int64_t)st->st_ctim.tv_sec;
+	d->ctime_nsec = (int64_t)st->st_ctim.tv_nsec;
+	w->n_dirs++;
+	return 0;
+}
+
 static int
 walk_dir(walker_t *w, int dfd, size_t level, bool inside)
 {
@@ -540,12 +584,18 @@ walk_dir(walker_t *w, int dfd, size_t level, bool inside)
 				}
 				if (e != ENOENT)
 					w->skipped++; /* unreadable, or became a symlink (ELOOP/ENOTDIR) */
+				w->unsure = true;
 				goto next;
 			}
 			if (fstat(cfd, &st) != 0) {
 				close(cfd);
 				w->skipped++;
+				w->unsure = true;
 				goto next;
+			}
+			if ((rc = walker_record_dir(w, &st, false)) != 0) {
+				close(cfd);
+				break;
 			}
 			if (incl && (rc = walker_add(w, &st, true)) != 0) {
 				close(cfd);
@@ -577,6 +627,7 @@ walk_dir(walker_t *w, int dfd, size_t level, bool inside)
 			    ohb_fail_errno(w->err, e, "cannot read directory /%s of %s", w->path, w->b->name);
 		else
 			w->skipped++;
+		w->unsure = true;
 	}
 	w->path_len = base_len;
 	w->path[base_len] = '\0';
@@ -616,6 +667,7 @@ walk_mount(walker_t *w, uint32_t m)
 	int fd = open(w->b->mounts[m].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
+		w->unsure = true; /* a mount root that appears later would go unnoticed */
 		if (e == ENOENT || e == ENOTDIR)
 			return 0; /* no data there: nothing to back up */
 		if (fatal_errno(e))
@@ -624,13 +676,15 @@ walk_mount(walker_t *w, uint32_t m)
 			w->skipped++;
 		return 0;
 	}
-	if (inside) {
+	if (inside || w->record) {
 		struct stat st;
 		if (fstat(fd, &st) != 0) {
 			close(fd);
 			return ohb_fail_errno(w->err, errno, "cannot stat %s", w->b->mounts[m].dir);
 		}
-		int rc = walker_add(w, &st, true);
+		int rc = walker_record_dir(w, &st, true);
+		if (rc == 0 && inside)
+			rc = walker_add(w, &st, true);
 		if (rc != 0) {
 			close(fd);
 			return rc;
@@ -859,6 +913,19 @@ walker_absorb(walker_t *w, walker_t *h)
 	w->total_bytes += h->total_bytes;
 	w->inc_bytes += h->inc_bytes;
 	w->skipped += h->skipped;
+	w->unsure = w->unsure || h->unsure;
+	if (h->n_dirs > 0) {
+		if (w->n_dirs + h->n_dirs > w->cap_dirs) {
+			scan_dir_t *v = realloc(w->dirs, (w->n_dirs + h->n_dirs) * sizeof *v);
+			if (!v)
+				return ohb_fail(w->err, OHB_E_NOMEM, "out of memory while scanning %s", w->b->name);
+			w->dirs = v;
+			w->cap_dirs = w->n_dirs + h->n_dirs;
+		}
+		memcpy(w->dirs + w->n_dirs, h->dirs, h->n_dirs * sizeof *h->dirs);
+		w->n_dirs += h->n_dirs;
+		h->n_dirs = 0;
+	}
 	if (h->n > 0) {
 		if (w->n + h->n > w->cap) {
 			scan_entry_t *v = realloc(w->v, (w->n + h->n) * sizeof *v);
@@ -914,6 +981,9 @@ walk_all(walker_t *w)
 		hw->arena = NULL;
 		hw->str_bytes = 0;
 		hw->total_bytes = hw->total_files = hw->skipped = hw->inc_bytes = 0;
+		hw->dirs = NULL;
+		hw->n_dirs = hw->cap_dirs = 0;
+		hw->unsure = false;
 		hw->err = &h[i].err;
 		pthread_mutex_lock(&pool.lock);
 		pool.walkers++;
@@ -962,9 +1032,9 @@ walk_all(walker_t *w)
 
 /* ---- public ---------------------------------------------------------------- */
 
-int
-scan_bundle(const reg_bundle_t *b, bool (*cancelled)(void *ctx), void *ctx, scan_list_t *out,
-            ohb_error_t *err)
+static int
+scan_list_walk(const reg_bundle_t *b, bool (*cancelled)(void *ctx), void *ctx, bool record, int64_t since_ms,
+    scan_list_t *out, uint64_t *inc_bytes, ohb_error_t *err)
 {
 	memset(out, 0, sizeof *out);
 	walker_t w;
@@ -974,6 +1044,9 @@ scan_bundle(const reg_bundle_t *b, bool (*cancelled)(void *ctx), void *ctx, scan
 	w.keep = true;
 	w.cancelled = cancelled;
 	w.ctx = ctx;
+	w.record = record;
+	w.since_ms = since_ms;
+	int64_t began = fsu_now_ms();
 	rc = walk_all(&w);
 	if (rc == 0 && !w.stop) {
 		rc = walker_finish(&w, out);
@@ -981,10 +1054,55 @@ scan_bundle(const reg_bundle_t *b, bool (*cancelled)(void *ctx), void *ctx, scan
 			out->total_bytes = w.total_bytes;
 			out->total_files = w.total_files;
 			out->skipped = w.skipped;
+			if (inc_bytes)
+				*inc_bytes = since_ms > 0 ? w.inc_bytes : w.total_bytes;
+			if (record) {
+				out->dirs = w.dirs;
+				out->n_dirs = w.n_dirs;
+				out->reusable = !w.unsure;
+				out->walked_ms = began;
+				w.dirs = NULL;
+				w.n_dirs = w.cap_dirs = 0;
+			}
 		}
 	}
 	walker_free(&w);
 	return rc;
+}
+
+int
+scan_bundle(const reg_bundle_t *b, bool (*cancelled)(void *ctx), void *ctx, scan_list_t *out,
+            ohb_error_t *err)
+{
+	return scan_list_walk(b, cancelled, ctx, false, 0, out, NULL, err);
+}
+
+int
+scan_bundle_snapshot(const reg_bundle_t *b, int64_t since_ms, scan_list_t *out, uint64_t *inc_bytes,
+    ohb_error_t *err)
+{
+	return scan_list_walk(b, NULL, NULL, true, since_ms, out, inc_bytes, err);
+}
+
+bool
+scan_list_is_current(const scan_list_t *list, int64_t margin_ms)
+{
+	if (!list || !list->reusable || list->n_dirs == 0)
+		return false;
+	for (size_t i = 0; i < list->n_dirs; i++) {
+		const scan_dir_t *d = &list->dirs[i];
+		struct stat st;
+		if ((d->follow ? stat(d->real_path, &st) : lstat(d->real_path, &st)) != 0 || !S_ISDIR(st.st_mode))
+			return false;
+		if ((int64_t)st.st_mtim.tv_sec != d->mtime_sec || (int64_t)st.st_mtim.tv_nsec != d->mtime_nsec ||
+		    (int64_t)st.st_ctim.tv_sec != d->ctime_sec || (int64_t)st.st_ctim.tv_nsec != d->ctime_nsec)
+			return false;
+		int64_t m_ms = d->mtime_sec * 1000 + d->mtime_nsec / 1000000;
+		int64_t c_ms = d->ctime_sec * 1000 + d->ctime_nsec / 1000000;
+		if ((m_ms > c_ms ? m_ms : c_ms) >= list->walked_ms - margin_ms)
+			return false; /* racy: changed too close to the walk to trust its times */
+	}
+	return true;
 }
 
 void
@@ -993,6 +1111,9 @@ scan_list_free(scan_list_t *list)
 	if (!list)
 		return;
 	free(list->v); /* the paths live in the same block (walker_finish) */
+	for (size_t i = 0; i < list->n_dirs; i++)
+		free(list->dirs[i].real_path);
+	free(list->dirs);
 	memset(list, 0, sizeof *list);
 }
 

@@ -36,12 +36,24 @@ typedef struct scan_entry {
 	int64_t mtime_nsec;
 } scan_entry_t;
 
+/* A directory a snapshot walk read (scan_bundle_snapshot), as it was then. */
+typedef struct scan_dir {
+	char *real_path;     /* mount dir + the part below the mount's prefix */
+	bool follow;         /* a mount root: configuration, may be a symlink */
+	int64_t mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
+} scan_dir_t;
+
 typedef struct scan_list {
 	scan_entry_t *v;     /* sorted by path (byte order) */
 	size_t n;
 	uint64_t total_bytes;   /* sum of regular files' sizes */
 	uint64_t total_files;   /* regular files only */
 	uint64_t skipped;       /* symlinks, sockets, fifos, devices, unreadable dirs */
+	/* scan_bundle_snapshot only: every directory read, and when the walk began */
+	scan_dir_t *dirs;
+	size_t n_dirs;
+	bool reusable;          /* every directory could be read (none vanished, none refused) */
+	int64_t walked_ms;      /* wall clock (ms) before the first directory was looked at */
 } scan_list_t;
 
 /* Lists what a backup of b would take. A missing mount directory or include
@@ -54,6 +66,26 @@ typedef struct scan_list {
 int scan_bundle(const reg_bundle_t *b, bool (*cancelled)(void *ctx), void *ctx, scan_list_t *out,
     ohb_error_t *err);
 void scan_list_free(scan_list_t *list);
+
+/* scan_bundle (no cancel) that also remembers every directory it read, so
+ * that scan_list_is_current can tell later whether the listing still holds;
+ * *inc_bytes (may be NULL) as in scan_bundle_size. The capability file's walk
+ * uses it, and a backup right behind it takes the listing instead of walking
+ * again (service.c). */
+int scan_bundle_snapshot(const reg_bundle_t *b, int64_t since_ms, scan_list_t *out, uint64_t *inc_bytes,
+    ohb_error_t *err);
+
+/* Whether a snapshot's listing is still what a walk would find: every
+ * directory it read is still a directory with the same mtime and ctime (a
+ * name added, removed or renamed in a directory changes both), and each was
+ * last changed more than margin_ms before the walk began -- a change in the
+ * same clock tick as the walk's look at a directory would leave its times
+ * as they were (git's "racy clean" rule). File contents are not checked: the
+ * packer fstats every file it opens and packs what it finds, as it does when
+ * a file changes between a walk and its pack. One stat per directory. A
+ * negative margin_ms turns the racy rule off (tests, on trees made a moment
+ * ago). */
+bool scan_list_is_current(const scan_list_t *list, int64_t margin_ms);
 
 /* Quick size only (bytes of regular files that scan_bundle would list, and
  * bytes of those with mtime (ms) > since_ms when since_ms > 0). No list kept. */

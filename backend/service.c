@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -89,14 +90,135 @@ ohb_service_open(const ohb_service_options_t *opts, ohb_service_t **out, ohb_err
 	return 0;
 }
 
+static void listings_free(struct svc_listing *v, size_t n);
+
 void
 ohb_service_close(ohb_service_t *svc)
 {
 	if (!svc)
 		return;
 	pthread_mutex_destroy(&svc->lock);
+	listings_free(svc->listings, svc->n_listings);
 	free(svc->root);
 	free(svc);
+}
+
+/* ---- listings kept from the capability walk ------------------------------------------
+ *
+ * A client asks for the capability file (spaceOccupied: a walk of every
+ * bundle with a stat per file) and then backs bundles up (the job's walk:
+ * the same stats again). The CLI does exactly that, and the two walks were
+ * 10-15 % of a backup of 50 000 small files (docs/PERFORMANCE.md). So the
+ * capability walk keeps its listings (within CAP_KEEP_ENTRIES) and a full
+ * backup's job takes its bundle's instead of walking again, when it is at
+ * most LISTING_MAX_AGE_MS old, the bundle's mounts and patterns are the same
+ * and no directory changed since (scan_list_is_current, with a margin of
+ * LISTING_RACY_MS). Otherwise the job walks as before. */
+#define LISTING_MAX_AGE_MS 10000
+#define LISTING_RACY_MS 1000
+
+typedef struct svc_listing {
+	char *name;
+	int app_index;
+	char *config;     /* listing_config: what the walk depended on */
+	scan_list_t list;
+} svc_listing_t;
+
+/* The mounts, includes and excludes of b as one string. */
+static char *
+listing_config(const reg_bundle_t *b)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < b->n_mounts; i++)
+		len += strlen(b->mounts[i].sandbox_prefix) + strlen(b->mounts[i].dir) + 2;
+	for (size_t i = 0; i < b->n_includes; i++)
+		len += strlen(b->includes[i]) + 1;
+	for (size_t i = 0; i < b->n_excludes; i++)
+		len += strlen(b->excludes[i]) + 1;
+	char *s = malloc(len + 2);
+	if (!s)
+		return NULL;
+	size_t at = 0;
+	for (size_t i = 0; i < b->n_mounts; i++)
+		at += (size_t)snprintf(s + at, len + 2 - at, "%s=%s\n", b->mounts[i].sandbox_prefix, b->mounts[i].dir);
+	for (size_t i = 0; i < b->n_includes; i++)
+		at += (size_t)snprintf(s + at, len + 2 - at, "+%s\n", b->includes[i]);
+	for (size_t i = 0; i < b->n_excludes; i++)
+		at += (size_t)snprintf(s + at, len + 2 - at, "-%s\n", b->excludes[i]);
+	return s;
+}
+
+static void
+listings_free(svc_listing_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].config);
+		scan_list_free(&v[i].list);
+	}
+	free(v);
+}
+
+/* Replaces the service's listings by those of dev's bundles in lists. */
+static void
+listings_keep(ohb_service_t *svc, const reg_device_t *dev, scan_list_t *lists)
+{
+	svc_listing_t *v = calloc(dev->n_bundles ? dev->n_bundles : 1, sizeof *v);
+	size_t n = 0;
+	for (size_t i = 0; i < dev->n_bundles; i++) {
+		if (!lists[i].reusable || !v)
+			continue;
+		svc_listing_t *l = &v[n];
+		l->name = strdup(dev->bundles[i]->name);
+		l->app_index = dev->bundles[i]->app_index;
+		l->config = listing_config(dev->bundles[i]);
+		if (!l->name || !l->config) {
+			free(l->name);
+			free(l->config);
+			continue;
+		}
+		l->list = lists[i];
+		memset(&lists[i], 0, sizeof lists[i]);
+		n++;
+	}
+	pthread_mutex_lock(&svc->lock);
+	svc_listing_t *old = svc->listings;
+	size_t n_old = svc->n_listings;
+	svc->listings = v;
+	svc->n_listings = v ? n : 0;
+	pthread_mutex_unlock(&svc->lock);
+	listings_free(old, n_old);
+}
+
+bool
+service_take_listing(ohb_service_t *svc, const reg_bundle_t *b, bool want, scan_list_t *out)
+{
+	svc_listing_t l;
+	bool found = false;
+	pthread_mutex_lock(&svc->lock);
+	for (size_t i = 0; i < svc->n_listings; i++) {
+		if (svc->listings[i].app_index == b->app_index && strcmp(svc->listings[i].name, b->name) == 0) {
+			l = svc->listings[i];
+			svc->listings[i] = svc->listings[--svc->n_listings];
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&svc->lock);
+	if (!found)
+		return false;
+	char *config = want ? listing_config(b) : NULL;
+	bool ok = config && strcmp(config, l.config) == 0 && fsu_now_ms() - l.list.walked_ms <= LISTING_MAX_AGE_MS &&
+	    scan_list_is_current(&l.list, LISTING_RACY_MS);
+	free(config);
+	if (ok) {
+		*out = l.list;
+		memset(&l.list, 0, sizeof l.list);
+	}
+	free(l.name);
+	free(l.config);
+	scan_list_free(&l.list);
+	return ok;
 }
 
 static int
@@ -107,9 +229,15 @@ capabilities_fd(ohb_service_t *svc, const ohb_incremental_time_t *list, size_t n
 	if (rc != 0)
 		return rc;
 	char *json = NULL;
-	rc = cap_build_json(dev, list, n, &json, err);
+	scan_list_t *lists = calloc(dev->n_bundles ? dev->n_bundles : 1, sizeof *lists);
+	rc = cap_build_json_keep(dev, list, n, lists, &json, err);
 	if (rc == 0)
 		rc = fsu_anon_fd(NULL, json, strlen(json), fd_out, err);
+	if (rc == 0 && lists)
+		listings_keep(svc, dev, lists);
+	for (size_t i = 0; lists && i < dev->n_bundles; i++)
+		scan_list_free(&lists[i]);
+	free(lists);
 	free(json);
 	reg_device_free(dev);
 	return rc;

@@ -22,6 +22,7 @@
 #include "rp.h"
 #include "ohbackup.h"
 #include "registry.h"
+#include "scanner.h"
 
 typedef enum { SESSION_BACKUP, SESSION_RESTORE, SESSION_INCREMENTAL } session_kind_t;
 
@@ -108,7 +109,17 @@ struct ohb_service {
 	pthread_mutex_t lock;
 	ohb_session_t *active;        /* guarded by lock */
 	int lock_fd;                  /* flock on <root>/service.lock while a session is active */
+	/* (lock) the listings the last getLocalCapabilities walked (service.c) */
+	struct svc_listing *listings;
+	size_t n_listings;
 };
+
+/* Hands over the listing the last getLocalCapabilities made of b, when it is
+ * recent and still current (scan_list_is_current) and b's mounts, includes
+ * and excludes are the same; the listing leaves the service either way.
+ * Returns true when *out was filled (the caller frees it); with !want the
+ * listing is only dropped (an incremental job: its memory is not kept). Any thread. */
+bool service_take_listing(ohb_service_t *svc, const reg_bundle_t *b, bool want, scan_list_t *out);
 
 struct ohb_session {
 	ohb_service_t *svc;

@@ -94,6 +94,18 @@ int stage_add_tar(stage_t *st, int tar_fd, const char *tar_name, ohb_error_t *er
 int stage_add_file(stage_t *st, int fd, const char *sandbox_path, uint32_t mode, int64_t mtime_sec,
     int64_t mtime_nsec, uint64_t expected_size, ohb_error_t *err);
 
+/* Like stage_add_file for a file received into the service's own folder
+ * (restore/incoming, same file system as the stage): instead of copying it,
+ * moves it there (rename) with its mode and mtime, when fd (read-only, at
+ * from_path) is a regular file of ours with one link and expected_size
+ * bytes that nothing else holds open (a write lease says so: the client
+ * has closed the fd getFileHandle gave it, so it cannot write into the
+ * bundle's data later). Otherwise, or across file systems, it copies. The
+ * moved file's data reach the disk with the stage's syncfs, before the
+ * journal, like every staged file. fd stays the caller's. */
+int stage_take_file(stage_t *st, int fd, const char *from_path, const char *sandbox_path, uint32_t mode,
+    int64_t mtime_sec, int64_t mtime_nsec, uint64_t expected_size, ohb_error_t *err);
+
 /* Marks a sandbox path to be deleted at commit (incremental chains: files
  * absent from the newest all.rp). A missing target is fine. */
 int stage_add_deletion(stage_t *st, const char *sandbox_path, ohb_error_t *err);

@@ -1130,17 +1130,15 @@ out:
 	return rc;
 }
 
-int
-stage_add_file(stage_t *st, int fd, const char *sandbox_path, uint32_t mode, int64_t mtime_sec,
-    int64_t mtime_nsec, uint64_t expected_size, ohb_error_t *err)
+/* The checks a big file's sandbox path must pass (stage.h), and its canonical
+ * form into path; the reader takes over when something staged is in its way. */
+static int
+big_file_path(stage_t *st, const char *sandbox_path, char *path, size_t size, ohb_error_t *err)
 {
-	if (poll_cancel(st))
-		return 0;
 	if (!stage_path_is_safe(sandbox_path))
 		return ohb_fail(err, OHB_E_UNTAR, "the unsafe path \"%.200s\"; refusing to restore it",
 		    sandbox_path ? sandbox_path : "(null)");
-	char path[STAGE_PATH_MAX + 2];
-	int rc = canonical_path(sandbox_path, path, sizeof path, "big file", err);
+	int rc = canonical_path(sandbox_path, path, size, "big file", err);
 	if (rc != 0)
 		return rc;
 	if (strcmp(path, "/") == 0)
@@ -1148,6 +1146,32 @@ stage_add_file(stage_t *st, int fd, const char *sandbox_path, uint32_t mode, int
 	if (reg_bundle_map(st->b, path, NULL, NULL, NULL) != 0)
 		return ohb_fail(err, OHB_E_UNTAR, "the big file %s is outside every mount of %s", path, st->b->name);
 	if (st->paths && !ps_clear_way(st->paths, path, PS_FILE) && (rc = reader_takes_over(st, err)) != 0)
+		return rc;
+	return 0;
+}
+
+/* Counts a big file staged at path. */
+static int
+big_file_staged(stage_t *st, const char *path, uint64_t bytes, ohb_error_t *err)
+{
+	if (st->paths && !ps_record(st->paths, path, PS_FILE))
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	st->files++;
+	st->bytes += bytes;
+	st->input_done += bytes;
+	report(st, st->input_done, true);
+	return add_entry(st, path, STAGE_FILE, false, 0, 0, 0, err);
+}
+
+int
+stage_add_file(stage_t *st, int fd, const char *sandbox_path, uint32_t mode, int64_t mtime_sec,
+    int64_t mtime_nsec, uint64_t expected_size, ohb_error_t *err)
+{
+	if (poll_cancel(st))
+		return 0;
+	char path[STAGE_PATH_MAX + 2];
+	int rc = big_file_path(st, sandbox_path, path, sizeof path, err);
+	if (rc != 0)
 		return rc;
 	int out;
 	bool exact;
@@ -1167,13 +1191,65 @@ stage_add_file(stage_t *st, int fd, const char *sandbox_path, uint32_t mode, int
 		mtime_nsec = 0;
 	if ((rc = stage_finish_file(out, path, clean_mode(mode), exact, mtime_sec, mtime_nsec, err)) != 0)
 		return rc;
-	if (st->paths && !ps_record(st->paths, path, PS_FILE))
-		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
-	st->files++;
-	st->bytes += copied;
-	st->input_done += copied;
-	report(st, st->input_done, true);
-	return add_entry(st, path, STAGE_FILE, false, 0, 0, 0, err);
+	return big_file_staged(st, path, copied, err);
+}
+
+/* Whether the received file open on fd (read-only, from_path its only name)
+ * may be moved into the stage instead of copied: a regular file of ours with
+ * one link and the expected size, that nothing else has open. The last is
+ * what a write lease says (fcntl(2): granted only when no other open file
+ * description of the file exists, in any process, an mmap's included); it
+ * stays held, so no one can open the file meanwhile without waiting for the
+ * caller's F_UNLCK. */
+static bool
+may_take(int fd, uint64_t expected_size)
+{
+	struct stat sb;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_nlink != 1 || sb.st_uid != geteuid() ||
+	    (uint64_t)sb.st_size != expected_size)
+		return false;
+	return fcntl(fd, F_SETLEASE, F_WRLCK) == 0;
+}
+
+int
+stage_take_file(stage_t *st, int fd, const char *from_path, const char *sandbox_path, uint32_t mode,
+    int64_t mtime_sec, int64_t mtime_nsec, uint64_t expected_size, ohb_error_t *err)
+{
+	if (poll_cancel(st))
+		return 0;
+	if (!from_path || !may_take(fd, expected_size))
+		return stage_add_file(st, fd, sandbox_path, mode, mtime_sec, mtime_nsec, expected_size, err);
+	char path[STAGE_PATH_MAX + 2];
+	int rc = big_file_path(st, sandbox_path, path, sizeof path, err);
+	if (mtime_nsec < 0 || mtime_nsec > 999999999)
+		mtime_nsec = 0;
+	struct timespec ts[2] = { { .tv_sec = 0, .tv_nsec = UTIME_OMIT },
+		{ .tv_sec = (time_t)mtime_sec, .tv_nsec = (long)mtime_nsec } };
+	if (rc == 0 && fchmod(fd, (mode_t)clean_mode(mode)) != 0)
+		rc = ohb_fail_errno(err, errno, "cannot set the mode of %s in the restore stage", path);
+	if (rc == 0 && futimens(fd, ts) != 0)
+		rc = ohb_fail_errno(err, errno, "cannot set the time of %s in the restore stage", path);
+	bool moved = false;
+	int dfd;
+	const char *leaf;
+	for (int attempt = 0; rc == 0 && !moved && attempt < 2; attempt++) {
+		if ((rc = stage_parent(st, path, &dfd, &leaf, err)) != 0)
+			break;
+		if (renameat2(AT_FDCWD, from_path, dfd, leaf, RENAME_NOREPLACE) == 0)
+			moved = true;
+		else if (errno == EEXIST && attempt == 0)
+			rc = stage_remove(st, dfd, leaf, path + 1, err);   /* the later entry wins */
+		else if (errno != EXDEV)
+			rc = ohb_fail_errno(err, errno, "cannot move %s into the restore stage", path);
+		else
+			break;   /* another file system: copy */
+	}
+	(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+	if (rc != 0)
+		return rc;
+	if (!moved)
+		return stage_add_file(st, fd, sandbox_path, mode, mtime_sec, mtime_nsec, expected_size, err);
+	return big_file_staged(st, path, expected_size, err);
 }
 
 int

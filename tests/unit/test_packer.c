@@ -506,7 +506,7 @@ START_TEST(file_changing_size_keeps_the_tar_well_formed)
 	    {"/proc/status", 0, false, 0, S_IFREG | 0444, 0, 0},
 	    {"/sys/online", 1, false, 4096, S_IFREG | 0444, 0, 0},
 	};
-	scan_list_t l = {v, have_sys ? 2 : 1, 0, 0, 0};
+	scan_list_t l = { .v = v, .n = have_sys ? 2 : 1 };
 	manage_list_t m;
 	pack_result_t res;
 	ck_assert_int_eq(run_pack(&f, &l, &m, &res, NULL), 0);

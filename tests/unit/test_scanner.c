@@ -493,6 +493,47 @@ extern Suite *scanner_suite(void);
 
 /* one line: the Makefile finds suites with ^Suite \*x_suite(void) */
 /* clang-format off */
+/* A snapshot lists what scan_bundle lists, and stays current only while no
+ * directory it read changes; a tree changed just before the walk is never
+ * trusted (the racy rule). */
+START_TEST(snapshot_is_current_until_a_directory_changes)
+{
+	fixture_t f;
+	fixture_init(&f, default_includes, N_DEFAULTS, NULL, 0);
+	make_tree(&f);
+	scan_list_t plain, snap;
+	ohb_error_t err;
+	ck_assert_int_eq(scan_bundle(&f.b, NULL, NULL, &plain, &err), 0);
+	uint64_t inc = 0;
+	ck_assert_int_eq(scan_bundle_snapshot(&f.b, 0, &snap, &inc, &err), 0);
+	ck_assert_uint_eq(snap.n, plain.n);
+	for (size_t i = 0; i < plain.n; i++)
+		ck_assert_str_eq(snap.v[i].path, plain.v[i].path);
+	ck_assert_uint_eq(inc, plain.total_bytes);
+	ck_assert(snap.reusable);
+	ck_assert_uint_gt(snap.n_dirs, 0);
+	ck_assert(!scan_list_is_current(&plain, -3600000));   /* no snapshot */
+	ck_assert(!scan_list_is_current(&snap, 1000));        /* made a moment ago: racy */
+	ck_assert(scan_list_is_current(&snap, -3600000));     /* racy rule off */
+
+	put_file(f.sandbox, FILES "/sub/new.txt", "new");    /* a name added deep down */
+	ck_assert(!scan_list_is_current(&snap, -3600000));
+	scan_list_free(&snap);
+
+	ck_assert_int_eq(scan_bundle_snapshot(&f.b, 0, &snap, NULL, &err), 0);
+	ck_assert(scan_list_is_current(&snap, -3600000));
+	char *sub = fsu_printf("%s/" FILES "/sub", f.sandbox), *moved = fsu_printf("%s/elsewhere", f.root);
+	ck_assert_int_eq(rename(sub, moved), 0);
+	ck_assert_int_eq(symlink(moved, sub), 0);   /* a directory replaced by a symlink */
+	ck_assert(!scan_list_is_current(&snap, -3600000));
+	free(sub);
+	free(moved);
+	scan_list_free(&snap);
+	scan_list_free(&plain);
+	fixture_done(&f);
+}
+END_TEST
+
 Suite *scanner_suite(void)
 /* clang-format on */
 {
@@ -509,6 +550,7 @@ Suite *scanner_suite(void)
 	tcase_add_test(tc, size_scan_matches_full_scan);
 	tcase_add_test(tc, cancel_returns_an_empty_list);
 	tcase_add_test(tc, parallel_walk_lists_every_entry_once);
+	tcase_add_test(tc, snapshot_is_current_until_a_directory_changes);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -598,6 +598,54 @@ START_TEST(big_file_size_is_checked)
 }
 END_TEST
 
+/* A received big file is moved into the stage only when nothing else holds it
+ * open (the client could otherwise write into the bundle's data later); held,
+ * it is copied and stays where it was. */
+START_TEST(received_big_file_is_moved_only_when_no_one_holds_it)
+{
+	fixture_t f;
+	fx_init(&f, false);
+	seed_sandbox(&f);
+	ck_assert_int_eq(sh("head -c 300 /dev/urandom > '%s/held' && head -c 200 /dev/urandom > '%s/free' && "
+	                    "cp '%s/held' '%s/held.orig' && cp '%s/free' '%s/free.orig'",
+	                     f.root, f.root, f.root, f.root, f.root, f.root), 0);
+	char *held = fsu_join(f.root, "held"), *freed = fsu_join(f.root, "free");
+	ohb_error_t err = { 0 };
+	stage_t *st = NULL;
+	ck_assert_int_eq(stage_open(&f.b, NULL, &st, &err), 0);
+
+	int client = open(held, O_WRONLY);   /* the client has not closed its fd */
+	ck_assert_int_ge(client, 0);
+	int fd = open(held, O_RDONLY);
+	ck_assert_int_eq(stage_take_file(st, fd, held, "/" FILES "/held", 0600, 1600000001, 7, 300, &err), 0);
+	close(fd);
+	close(client);
+	ck_assert_int_eq(access(held, F_OK), 0);   /* copied, not moved */
+
+	fd = open(freed, O_RDONLY);
+	ck_assert_int_eq(stage_take_file(st, fd, freed, "/" FILES "/free", 04751, 1600000002, 9, 200, &err), 0);
+	close(fd);
+	ck_assert_int_ne(access(freed, F_OK), 0);   /* moved */
+
+	ck_assert_msg(stage_commit(st, &err) == 0, "%s", err.message);
+	ck_assert_uint_eq(stage_bytes(st), 500);
+	stage_free(st);
+	ck_assert_int_eq(sh("cmp '%s/held.orig' '%s/" FILES "/held' && cmp '%s/free.orig' '%s/" FILES "/free'",
+	                     f.root, f.sandbox, f.root, f.sandbox), 0);
+	struct stat sb;
+	stat_of(f.sandbox, FILES "/free", &sb);
+	ck_assert_int_eq(sb.st_mode & 07777, 0751);   /* setuid never restored */
+	ck_assert_int_eq(sb.st_mtim.tv_sec, 1600000002);
+	ck_assert_int_eq(sb.st_mtim.tv_nsec, 9);
+	stat_of(f.sandbox, FILES "/held", &sb);
+	ck_assert_int_eq(sb.st_mtim.tv_sec, 1600000001);
+	ck_assert(!stage_left(&f));
+	free(held);
+	free(freed);
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(deletions_remove_files_and_trees_without_following_links)
 {
 	fixture_t f;
@@ -918,6 +966,7 @@ Suite *stage_suite(void)
 	tcase_add_test(tc, truncated_and_garbage_tars_are_refused);
 	tcase_add_test(tc, too_long_components_are_refused);
 	tcase_add_test(tc, big_file_size_is_checked);
+	tcase_add_test(tc, received_big_file_is_moved_only_when_no_one_holds_it);
 	tcase_add_test(tc, deletions_remove_files_and_trees_without_following_links);
 	tcase_add_test(tc, cancel_stops_before_anything_is_applied);
 	tcase_add_test(tc, crash_mid_apply_is_rolled_forward);
