@@ -21,7 +21,9 @@ DEB_PKGS := libarchive-dev libcjson-dev libncurses-dev check pkg-config libarchi
 
 # Recursive (=) on purpose: pkg-config runs when a recipe needs the flags, i.e. after `deps`.
 PKG_CFLAGS = $(shell pkg-config --cflags libarchive libcjson ncursesw libcurl)
-PKG_LIBS   = $(shell pkg-config --libs libarchive libcjson libcurl)
+# libcurl is not linked: cloud_webdav.c loads it with dlopen when a WebDAV cloud is used, so no other
+# command pays for loading it (its headers are still needed to build).
+PKG_LIBS   = $(shell pkg-config --libs libarchive libcjson)
 TUI_LIBS   = $(shell pkg-config --libs ncursesw)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
@@ -29,7 +31,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -Ibackend/include -Ibackend $(PKG_CFLAGS)
-LDLIBS_ALL = $(PKG_LIBS) -lpthread
+LDLIBS_ALL = $(PKG_LIBS) -lpthread -ldl
 
 BACKEND_SRC := $(sort $(wildcard backend/*.c))
 TUI_SRC     := $(sort $(wildcard tui/*.c))

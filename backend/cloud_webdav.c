@@ -26,12 +26,18 @@
  * shows in seconds. CURLOPT_NOSIGNAL: no signals in a threaded program.
  *
  * Each driver owns one curl easy handle (connections are reused between
- * calls). curl_global_init is not thread-safe, so it runs once per process
- * under pthread_once: the one piece of global state of the cloud layer.
+ * calls). libcurl is not linked in: it is loaded with dlopen the first time
+ * a WebDAV driver opens, so the other commands (a backup, a scan) do not pay
+ * for loading it and the forty libraries it pulls in (~3 ms and ~5 MB per
+ * process; docs/PERFORMANCE.md). curl_global_init is not thread-safe, so the
+ * loading and it run once per process under pthread_once: the table of
+ * libcurl's functions is the one piece of global state of the cloud layer.
+ * A machine without libcurl gets 22400001 for a WebDAV URL, with a sentence.
  */
 #include "cloud_ops.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -49,13 +55,62 @@
 #define DAV_MAX_REPLY (64u * 1024u * 1024u)   /* a PROPFIND reply larger than this is refused */
 #define DAV_MAX_DEPTH 128
 
+/* The libcurl functions the driver calls, from dlopen. */
+typedef struct curl_api {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *curl);
+	void (*easy_reset)(CURL *curl);
+	CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
+	CURLcode (*easy_perform)(CURL *curl);
+	CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode code);
+	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
+	void (*slist_free_all)(struct curl_slist *list);
+} curl_api_t;
+
 static pthread_once_t dav_global_once = PTHREAD_ONCE_INIT;
-static CURLcode dav_global_rc;   /* written once, under dav_global_once */
+/* Written once, under dav_global_once; read-only afterwards. */
+static curl_api_t curl;
+static bool dav_loaded;
+static char dav_load_error[256];
+static CURLcode dav_global_rc;
 
 static void
 dav_global_init(void)
 {
-	dav_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	/* The soname of libcurl 7.x and 8.x alike; the -dev package's link name as a fallback. */
+	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		h = dlopen("libcurl.so", RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(dav_load_error, sizeof dav_load_error, "%s", dlerror());
+		return;
+	}
+	struct {
+		void **slot;
+		const char *name;
+	} syms[] = {
+	    {(void **)&curl.global_init, "curl_global_init"},
+	    {(void **)&curl.easy_init, "curl_easy_init"},
+	    {(void **)&curl.easy_cleanup, "curl_easy_cleanup"},
+	    {(void **)&curl.easy_reset, "curl_easy_reset"},
+	    {(void **)&curl.easy_setopt, "curl_easy_setopt"},
+	    {(void **)&curl.easy_perform, "curl_easy_perform"},
+	    {(void **)&curl.easy_getinfo, "curl_easy_getinfo"},
+	    {(void **)&curl.easy_strerror, "curl_easy_strerror"},
+	    {(void **)&curl.slist_append, "curl_slist_append"},
+	    {(void **)&curl.slist_free_all, "curl_slist_free_all"},
+	};
+	for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+		*syms[i].slot = dlsym(h, syms[i].name);
+		if (!*syms[i].slot) {
+			snprintf(dav_load_error, sizeof dav_load_error, "%s has no %s", "libcurl", syms[i].name);
+			return;   /* the handle stays open: harmless, and never used */
+		}
+	}
+	dav_global_rc = curl.global_init(CURL_GLOBAL_DEFAULT);
+	dav_loaded = true;
 }
 
 typedef struct dav_cloud {
@@ -562,7 +617,7 @@ dav_req_init(dav_req_t *r, const char *method, const char *url)
 static void
 dav_req_done(dav_req_t *r)
 {
-	curl_slist_free_all(r->headers);
+	curl.slist_free_all(r->headers);
 	free(r->reply);
 	r->headers = NULL;
 	r->reply = NULL;
@@ -571,7 +626,7 @@ dav_req_done(dav_req_t *r)
 static bool
 dav_add_header(dav_req_t *r, const char *h)
 {
-	struct curl_slist *n = curl_slist_append(r->headers, h);
+	struct curl_slist *n = curl.slist_append(r->headers, h);
 	if (!n)
 		return false;
 	r->headers = n;
@@ -594,7 +649,7 @@ on_write_get(char *data, size_t size, size_t nmemb, void *ud)
 	if (!r->status_checked) {
 		r->status_checked = true;
 		long st = 0;
-		curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &st);
+		curl.easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &st);
 		r->status = st;
 		r->write_body = st >= 200 && st < 300;
 		if (st == 200 && r->offset > 0)
@@ -608,63 +663,63 @@ static CURLcode
 dav_perform(dav_cloud_t *dc, dav_req_t *r)
 {
 	CURL *c = dc->curl;
-	curl_easy_reset(c);
+	curl.easy_reset(c);
 	dc->errbuf[0] = '\0';
-	curl_easy_setopt(c, CURLOPT_URL, r->url);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, dc->errbuf);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, DAV_CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, DAV_LOW_SPEED_TIME_S);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl.easy_setopt(c, CURLOPT_URL, r->url);
+	curl.easy_setopt(c, CURLOPT_ERRORBUFFER, dc->errbuf);
+	curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, DAV_CONNECT_TIMEOUT_MS);
+	curl.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, DAV_LOW_SPEED_TIME_S);
+	curl.easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 #if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	curl.easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	if (dc->user) {
-		curl_easy_setopt(c, CURLOPT_USERNAME, dc->user);
-		curl_easy_setopt(c, CURLOPT_PASSWORD, dc->password ? dc->password : "");
-		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)(CURLAUTH_BASIC | CURLAUTH_DIGEST));
+		curl.easy_setopt(c, CURLOPT_USERNAME, dc->user);
+		curl.easy_setopt(c, CURLOPT_PASSWORD, dc->password ? dc->password : "");
+		curl.easy_setopt(c, CURLOPT_HTTPAUTH, (long)(CURLAUTH_BASIC | CURLAUTH_DIGEST));
 	}
 	dav_get_ctx_t g = {r, c};
 	if (r->out_fd >= 0) {
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write_get);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, &g);
+		curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write_get);
+		curl.easy_setopt(c, CURLOPT_WRITEDATA, &g);
 		if (r->offset > 0) {
 			char range[64];
 			snprintf(range, sizeof range, "%llu-", (unsigned long long)r->offset);
-			curl_easy_setopt(c, CURLOPT_RANGE, range);   /* copied by curl */
+			curl.easy_setopt(c, CURLOPT_RANGE, range);   /* copied by curl */
 		}
 	} else {
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+		curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+		curl.easy_setopt(c, CURLOPT_WRITEDATA, r);
 	}
 	if (r->in_fd >= 0) {
-		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->in_size);
-		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(c, CURLOPT_READDATA, r);
-		curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
-		curl_easy_setopt(c, CURLOPT_SEEKDATA, r);
+		curl.easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl.easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->in_size);
+		curl.easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl.easy_setopt(c, CURLOPT_READDATA, r);
+		curl.easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+		curl.easy_setopt(c, CURLOPT_SEEKDATA, r);
 		if (!dc->user)
 			dav_add_header(r, "Expect:");   /* no auth round to wait for: skip 100-continue's delay */
 	} else if (strcmp(r->method, "GET") != 0) {
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+		curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	}
 	if (r->body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+		curl.easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+		curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+		curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
-	CURLcode cc = curl_easy_perform(c);
+	curl.easy_setopt(c, CURLOPT_HTTPHEADER, r->headers);
+	curl.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+	curl.easy_setopt(c, CURLOPT_XFERINFODATA, r);
+	CURLcode cc = curl.easy_perform(c);
 	long st = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+	curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
 	r->status = st;
 	return cc;
 }
@@ -684,7 +739,7 @@ dav_fail(dav_cloud_t *dc, const dav_req_t *r, CURLcode cc, const char *what, ohb
 	if (r->too_big)
 		return ohb_fail(err, CLOUD_E_INNER, "cannot %s: the cloud's reply is larger than %u bytes", what,
 		    DAV_MAX_REPLY);
-	const char *why = dc->errbuf[0] ? dc->errbuf : curl_easy_strerror(cc);
+	const char *why = dc->errbuf[0] ? dc->errbuf : curl.easy_strerror(cc);
 	if (cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL)
 		return ohb_fail(err, CLOUD_E_NOT_READY, "cannot %s: the cloud URL %s is not usable (%s)", what, dc->url,
 		    why);
@@ -737,7 +792,7 @@ dav_close(void *impl)
 	if (!dc)
 		return;
 	if (dc->curl)
-		curl_easy_cleanup(dc->curl);
+		curl.easy_cleanup(dc->curl);
 	free(dc->url);
 	free(dc->origin);
 	free(dc->base);
@@ -751,8 +806,12 @@ static int
 dav_open(const char *url, const char *user, const char *password, void **impl, ohb_error_t *err)
 {
 	pthread_once(&dav_global_once, dav_global_init);
+	if (!dav_loaded)
+		return ohb_fail(err, CLOUD_E_NOT_READY,
+		    "a WebDAV cloud needs libcurl, which cannot be loaded (%s); install libcurl4 (Debian: libcurl4)",
+		    dav_load_error);
 	if (dav_global_rc != CURLE_OK)
-		return ohb_fail(err, CLOUD_E_INNER, "libcurl cannot start: %s", curl_easy_strerror(dav_global_rc));
+		return ohb_fail(err, CLOUD_E_INNER, "libcurl cannot start: %s", curl.easy_strerror(dav_global_rc));
 	const char *auth = strstr(url, "://") + 3;   /* cloud_driver.c checked the scheme */
 	const char *path = auth + strcspn(auth, "/?#");
 	if (path == auth)
@@ -768,7 +827,7 @@ dav_open(const char *url, const char *user, const char *password, void **impl, o
 	dc->base_dec = dc->base ? strdup(dc->base) : NULL;
 	dc->user = user ? strdup(user) : NULL;
 	dc->password = password ? strdup(password) : NULL;
-	dc->curl = curl_easy_init();
+	dc->curl = curl.easy_init();
 	if (!dc->url || !dc->origin || !dc->base || !dc->base_dec || (user && !dc->user) ||
 	    (password && !dc->password) || !dc->curl) {
 		dav_close(dc);
