@@ -76,6 +76,10 @@ struct ohb_cloud_sync {
 	pthread_t thread;
 	ohb_cloud_sync_status_t status;   /* .running and .label are filled on read */
 	active_t *active;
+	cloud_entry_t *remote;        /* the scope's cloud files as last listed (by a run or a listing) */
+	size_t n_remote;
+	bool list_joinable;
+	pthread_t list_thread;
 };
 
 typedef struct download {
@@ -210,8 +214,11 @@ int ct_fetch(ohb_cloud_sync_t *s, cloud_driver_t *d, const char *rel, const clou
 /* Uploads the local rel; on success records its base (UPLOAD_SUCCESS). */
 int ct_push(ohb_cloud_sync_t *s, cloud_driver_t *d, const char *rel, xfer_t *x, ohb_error_t *err);
 
+/* Replaces the scope's remote listing with the in-scope files of cv (c->lock held). */
+void ce_remember_remote_locked(ohb_cloud_sync_t *s, const cloud_entry_t *cv, size_t cn);
+
 /* ---- cloud_run.c ---- */
-void cr_stop_and_join(ohb_cloud_sync_t *s);   /* for close: c->lock not held */
+void cr_stop_and_join(ohb_cloud_sync_t *s);   /* for close: c->lock not held; also a listing */
 
 /* ---- cloud_download.c ---- */
 void cd_reap(ohb_cloud_t *c);                 /* joins finished downloads; c->lock not held */

@@ -495,6 +495,9 @@ sync_main(void *arg)
 	    cloud_list(r.d, s->cloud_dir, &cv, &cn, &e) != OHB_OK || ce_scan(s, &lv, &e) != OHB_OK) {
 		run_error(&r, OHB_CLOUD_SYNC_DOWNLOAD_FAILED, &e, sync_error_type(e.code));
 	} else {
+		pthread_mutex_lock(&c->lock);
+		ce_remember_remote_locked(s, cv, cn);
+		pthread_mutex_unlock(&c->lock);
 		size_t in_cloud = 0;
 		for (size_t i = 0; i < cn; i++)
 			in_cloud += in_scope(s, &cv[i]);
@@ -611,6 +614,62 @@ ohb_cloud_sync_stop(ohb_cloud_sync_t *s, ohb_error_t *err)
 	return OHB_OK;
 }
 
+/* ---- listing the cloud (ohb_cloud_sync_list_remote) -------------------------------- */
+
+static void *
+list_main(void *arg)
+{
+	ohb_cloud_sync_t *s = arg;
+	ohb_cloud_t *c = s->c;
+	ohb_error_t e = {0};
+	cloud_driver_t *d = NULL;
+	cloud_entry_t *cv = NULL;
+	size_t cn = 0;
+	int rc = ce_driver_open(c, &d, &e);
+	if (rc == OHB_OK)
+		rc = cloud_list(d, s->cloud_dir, &cv, &cn, &e);
+	cloud_driver_close(d);
+	pthread_mutex_lock(&c->lock);
+	if (rc == OHB_OK)
+		ce_remember_remote_locked(s, cv, cn);
+	s->status.list_code = rc;
+	snprintf(s->status.list_message, sizeof s->status.list_message, "%.255s", rc ? e.message : "");
+	s->status.listing = false;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	cloud_entries_free(cv, cn);
+	return NULL;
+}
+
+int
+ohb_cloud_sync_list_remote(ohb_cloud_sync_t *s, ohb_error_t *err)
+{
+	if (!s)
+		return ohb_fail(err, OHB_E_PARAM, "no sync scope");
+	ohb_cloud_t *c = s->c;
+	pthread_mutex_lock(&c->lock);
+	if (s->status.listing) {
+		pthread_mutex_unlock(&c->lock);
+		return OHB_OK;   /* coalesced with the listing going on */
+	}
+	bool join = s->list_joinable;
+	s->list_joinable = false;
+	s->status.listing = true;
+	pthread_mutex_unlock(&c->lock);
+	if (join)
+		pthread_join(s->list_thread, NULL);
+	pthread_mutex_lock(&c->lock);
+	int rc = OHB_OK;
+	if (pthread_create(&s->list_thread, NULL, list_main, s) != 0) {
+		s->status.listing = false;
+		rc = ohb_fail(err, OHB_E_NOMEM, "cannot start a thread to list the cloud");
+	} else {
+		s->list_joinable = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
 void
 cr_stop_and_join(ohb_cloud_sync_t *s)
 {
@@ -622,9 +681,15 @@ cr_stop_and_join(ohb_cloud_sync_t *s)
 		pthread_cond_wait(&c->cond, &c->lock);
 	bool join = s->joinable;
 	s->joinable = false;
+	while (s->status.listing)
+		pthread_cond_wait(&c->cond, &c->lock);   /* a listing ends within the driver's timeouts */
+	bool join_list = s->list_joinable;
+	s->list_joinable = false;
 	pthread_mutex_unlock(&c->lock);
 	if (join)
 		pthread_join(s->thread, NULL);
+	if (join_list)
+		pthread_join(s->list_thread, NULL);
 }
 
 int

@@ -107,6 +107,7 @@ scope_free(ohb_cloud_sync_t *s)
 		free(a->path);
 		free(a);
 	}
+	cloud_entries_free(s->remote, s->n_remote);
 	free(s->label);
 	free(s->bundle);
 	free(s->uri_prefix);
@@ -749,6 +750,34 @@ ce_base_of(ohb_cloud_sync_t *s, const char *rel, cst_rec_t *out)
 
 /* ---- getFileSyncState and the file listing ---------------------------------------- */
 
+void
+ce_remember_remote_locked(ohb_cloud_sync_t *s, const cloud_entry_t *cv, size_t cn)
+{
+	size_t plen = strlen(s->cloud_dir);
+	size_t n = 0;
+	for (size_t i = 0; i < cn; i++)
+		n += !cv[i].is_dir && strncmp(cv[i].path, s->cloud_dir, plen) == 0 && cv[i].path[plen] == '/';
+	cloud_entry_t *v = calloc(n ? n : 1, sizeof *v);
+	if (!v)
+		return;   /* out of memory: the old listing stays */
+	size_t k = 0;
+	for (size_t i = 0; i < cn && k < n; i++) {
+		if (cv[i].is_dir || strncmp(cv[i].path, s->cloud_dir, plen) != 0 || cv[i].path[plen] != '/')
+			continue;
+		v[k] = cv[i];
+		if (!(v[k].path = strdup(cv[i].path + plen + 1))) {
+			cloud_entries_free(v, k);
+			return;
+		}
+		k++;
+	}
+	cloud_entries_free(s->remote, s->n_remote);
+	s->remote = v;
+	s->n_remote = k;
+	s->status.listed_ms = ce_now_ms();
+}
+
+
 /*
  * Which state (docs/CLOUD.md), c->lock held; -1 when the engine knows no
  * such file:
@@ -872,6 +901,29 @@ ohb_cloud_list_files(ohb_cloud_sync_t *s, ohb_cloud_file_info_t **out, size_t *n
 		f->state = (ohb_cloud_file_sync_state_t)state_locked(s, lf->path, true, &st);
 		oom = !f->path || !f->uri;
 	}
+	size_t cap_more = s->n_remote;
+	if (!oom && cap_more) {
+		ohb_cloud_file_info_t *nv = realloc(v, (cap + cap_more) * sizeof *v);
+		if (nv) {
+			v = nv;
+			memset(v + cap, 0, cap_more * sizeof *v);
+		} else {
+			oom = true;
+		}
+	}
+	for (size_t i = 0; !oom && i < s->n_remote; i++) {
+		const cloud_entry_t *ce = &s->remote[i];   /* path relative to the scope */
+		if (ce_local_find(&lv, ce->path) || cst_find(s->store, ce->path))
+			continue;   /* on the device, or known: listed below or above */
+		ohb_cloud_file_info_t *f = &v[k++];
+		f->path = strdup(ce->path);
+		f->uri = ce_uri_of(s, ce->path);
+		f->size = ce->size;
+		f->mtime_ms = ce->mtime_ms;
+		f->remote_only = true;
+		f->state = OHB_CLOUD_FILE_COMPLETED;
+		oom = !f->path || !f->uri;
+	}
 	for (size_t i = 0; !oom && i < nrec; i++) {
 		const cst_rec_t *r = &recs[i];
 		if (ce_local_find(&lv, r->path))
@@ -927,7 +979,7 @@ idle_locked(const ohb_cloud_t *c)
 		if (!dl->finished)
 			return false;
 	for (const ohb_cloud_sync_t *s = c->scopes; s; s = s->next)
-		if (s->running)
+		if (s->running || s->status.listing)
 			return false;
 	return !c->opt_running && !c->head && !c->delivering;
 }

@@ -9,7 +9,9 @@
  *                                   partial file for the next `cache`)
  *   clean URI...                    CloudFileCache.cleanCache
  *   state URI...                    getFileSyncState (batch when several)
- *   ls [--bundle B]                 every file of the scope and its state
+ *   ls [--bundle B] [--remote]      every file of the scope and its state;
+ *                                   --remote asks the cloud first, so files
+ *                                   the device never had are listed too
  *   last-sync [--bundle B]          FileSync.getLastSyncTime
  *   optimize --size N --days D      startOptimizeSpace (Ctrl-C: stop)
  *   optimize-storage                optimizeStorage
@@ -263,14 +265,15 @@ list_files(const cli_ctx_t *ctx, ohb_cloud_sync_t *s)
 			cJSON_AddNumberToObject(o, "size", (double)v[i].size);
 			cJSON_AddBoolToObject(o, "local", v[i].local);
 			cJSON_AddBoolToObject(o, "evicted", v[i].evicted);
+			cJSON_AddBoolToObject(o, "remoteOnly", v[i].remote_only);
 			cJSON_AddStringToObject(o, "state", ohb_cloud_file_sync_state_name(v[i].state));
 			cJSON_AddNumberToObject(o, "stateCode", v[i].state);
 			print_json(o);
 		} else {
 			char b[32];
-			printf("%-16s %10s  %-10s %s\n", ohb_cloud_file_sync_state_name(v[i].state),
-			    cli_human_bytes(v[i].size, b, sizeof b), v[i].evicted ? "cloud-only" : v[i].local ? "local" : "missing",
-			    v[i].path);
+			printf("%-16s %10s  %-10s %s\n", v[i].remote_only ? "-" : ohb_cloud_file_sync_state_name(v[i].state),
+			    cli_human_bytes(v[i].size, b, sizeof b),
+			    v[i].remote_only ? "cloud" : v[i].evicted ? "cloud-only" : v[i].local ? "local" : "missing", v[i].path);
 		}
 	}
 	ohb_cloud_file_infos_free(v, n);
@@ -318,6 +321,7 @@ typedef struct cloud_args {
 	const char *url;
 	const char *bundle;
 	bool force;
+	bool remote;
 	const char *size;
 	const char *days;
 	char **rest;                  /* the sub-command and its operands */
@@ -339,6 +343,8 @@ parse_args(int argc, char **argv, cloud_args_t *a)
 			a->days = argv[++i];
 		else if (strcmp(o, "--force") == 0)
 			a->force = true;
+		else if (strcmp(o, "--remote") == 0)
+			a->remote = true;
 		else if (o[0] == '-' && o[1] == '-')
 			return false;
 		else
@@ -375,8 +381,17 @@ run_sub(cloud_cli_t *cc, ohb_cloud_t *c, const cloud_args_t *a)
 
 	if (strcmp(sub, "state") == 0)
 		return print_states(ctx, c, a->rest + 1, a->n - 1);
-	if (strcmp(sub, "ls") == 0)
+	if (strcmp(sub, "ls") == 0) {
+		if (a->remote) {
+			ohb_cloud_sync_status_t st;
+			if (ohb_cloud_sync_list_remote(scope, &err) != 0 || ohb_cloud_wait_idle(c, -1, &err) != 0 ||
+			    ohb_cloud_sync_get_status(scope, &st, &err) != 0)
+				return cli_fail(ctx, &err);
+			if (st.list_code)
+				return cli_error(ctx, st.list_code, st.list_message);
+		}
 		return list_files(ctx, scope);
+	}
 	if (strcmp(sub, "last-sync") == 0 || strcmp(sub, "battery") == 0) {
 		cJSON *o = cJSON_CreateObject();
 		if (sub[0] == 'l') {

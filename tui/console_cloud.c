@@ -171,9 +171,11 @@ refresh_files(console_t *c)
 	u->n_files = n;
 	u->view = calloc(n ? n : 1, sizeof *u->view);
 	u->n_view = 0;
-	u->n_evicted = 0;
-	for (size_t i = 0; i < n; i++)
+	u->n_evicted = u->n_remote = 0;
+	for (size_t i = 0; i < n; i++) {
 		u->n_evicted += v[i].evicted;
+		u->n_remote += v[i].remote_only;
+	}
 	cloud_view(c);
 	for (size_t k = 0; keep[0] && k < u->n_view; k++)
 		if (strcmp(u->files[u->view[k]].uri, keep) == 0)
@@ -276,7 +278,7 @@ cloud_busy(const console_t *c)
 	if (u->dl_active || u->opt_active)
 		return true;
 	for (size_t i = 0; i < u->n_scopes; i++)
-		if (u->scopes[i].running)
+		if (u->scopes[i].running || u->scopes[i].listing)
 			return true;
 	return false;
 }
@@ -301,6 +303,21 @@ cloud_tick(console_t *c)
 			s->idle_polls = 0;
 			read_last_time(c, s);
 		}
+	}
+	for (size_t i = 0; i < u->n_scopes; i++) {
+		cloud_scope_t *ls = &u->scopes[i];
+		ohb_cloud_sync_status_t st;
+		ohb_error_t e = { 0, "" };
+		if (!ls->listing || !ls->s || ohb_cloud_sync_get_status(ls->s, &st, &e) != 0 || st.listing)
+			continue;
+		ls->listing = false;
+		if (st.list_code)
+			console_say(c, ROLE_ERROR, "listing the cloud (%s): error %d: %s", ls->name, st.list_code,
+			    st.list_message);
+		else
+			console_say(c, ROLE_STATE_OK, "the cloud listed for %s", ls->name);
+		if (ls == s)
+			refresh_files(c);
 	}
 	read_battery(c);
 	/* live per-file states (UPLOADING, DOWNLOADING) while something runs */
@@ -458,7 +475,7 @@ cloud_scope_step(console_t *c, int dir)
 	u->cur = (u->cur + u->n_scopes + (size_t)(dir < 0 ? -1 : 1)) % u->n_scopes;
 	ohb_cloud_file_infos_free(u->files, u->n_files);
 	u->files = NULL;
-	u->n_files = u->n_view = u->n_evicted = 0;
+	u->n_files = u->n_view = u->n_evicted = u->n_remote = 0;
 	u->cursor = u->top = 0;
 	u->files_code = 0;
 	open_scope(c, u->cur);
@@ -490,6 +507,23 @@ cloud_sync_start(console_t *c, bool forced)
 	c->cloud.last_poll_ms = 0;
 	console_say(c, ROLE_STATE_RUNNING, "%s sync started%s (download stage, then upload stage)", s->name,
 	    forced ? " (forced)" : "");
+}
+
+void
+cloud_list_remote(console_t *c)
+{
+	cloud_scope_t *s = need_scope(c);
+	if (!s)
+		return;
+	ohb_error_t e = { 0, "" };
+	int rc = ohb_cloud_sync_list_remote(s->s, &e);
+	if (rc) {
+		console_say(c, ROLE_ERROR, "list the cloud (%s): error %d: %s", s->name, rc, e.message);
+		return;
+	}
+	s->listing = true;
+	c->cloud.last_poll_ms = 0;   /* the next tick looks at once */
+	console_say(c, ROLE_DIM, "asking the cloud which files %s holds", s->name);
 }
 
 void

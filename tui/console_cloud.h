@@ -54,6 +54,7 @@ typedef struct cloud_scope {
 	bool have_status;
 	int idle_polls;                  /* polls in a row that saw no run (see cloud_tick) */
 	int64_t last_sync_ms;            /* getLastSyncTime */
+	bool listing;                    /* ohb_cloud_sync_list_remote asked, not yet ended */
 	int64_t started_ms;
 } cloud_scope_t;
 
@@ -70,7 +71,7 @@ typedef struct cloud_ui {
 	int battery_code;
 	/* the file browser of the current scope */
 	ohb_cloud_file_info_t *files;
-	size_t n_files, n_evicted;
+	size_t n_files, n_evicted, n_remote;
 	int files_code;
 	char files_message[300];
 	size_t *view;
@@ -117,6 +118,9 @@ bool cloud_text_entry(const console_t *c);
  * and sentence on the screen. */
 void cloud_scope_step(console_t *c, int dir);
 void cloud_sync_start(console_t *c, bool forced);
+/* Asks the cloud which files the scope holds (in the background; the list
+ * then shows the files the device never had, as "cloud"). */
+void cloud_list_remote(console_t *c);
 void cloud_sync_stop(console_t *c);
 void cloud_download_start(console_t *c);
 void cloud_download_stop(console_t *c);

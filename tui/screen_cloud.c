@@ -187,11 +187,16 @@ draw_files(console_t *c, int y)
 {
 	cloud_ui_t *u = &c->cloud;
 	char label[200], sz[32];
-	if (u->filtering || u->filter[0])
-		snprintf(label, sizeof label, "Files: %zu of %zu (%zu cloud-only)  filter: %s%s", u->n_view, u->n_files,
-		    u->n_evicted, u->filter, u->filtering ? "_" : "");
+	char counts[64];
+	if (u->n_remote)
+		snprintf(counts, sizeof counts, "%zu cloud-only, %zu cloud", u->n_evicted, u->n_remote);
 	else
-		snprintf(label, sizeof label, "Files: %zu (%zu cloud-only)", u->n_files, u->n_evicted);
+		snprintf(counts, sizeof counts, "%zu cloud-only", u->n_evicted);
+	if (u->filtering || u->filter[0])
+		snprintf(label, sizeof label, "Files: %zu of %zu (%s)  filter: %s%s", u->n_view, u->n_files, counts,
+		    u->filter, u->filtering ? "_" : "");
+	else
+		snprintf(label, sizeof label, "Files: %zu (%s)", u->n_files, counts);
 	draw_hline(c, y++, label);
 	if (u->files_code)
 		draw_text(c, y++, 1, c->cols - 2, ROLE_ERROR, "listing: error %d: %s", u->files_code, u->files_message);
@@ -208,14 +213,16 @@ draw_files(console_t *c, int y)
 		size_t vi = u->top + (size_t)k;
 		const ohb_cloud_file_info_t *f = &u->files[u->view[vi]];
 		bool cur = vi == u->cursor;
-		theme_role_t role = cur ? ROLE_SELECTED : f->evicted ? ROLE_DIM
+		theme_role_t role = cur ? ROLE_SELECTED : f->evicted || f->remote_only ? ROLE_DIM
 		                    : f->state == OHB_CLOUD_FILE_UPLOAD_FAILURE ? ROLE_STATE_FAILED
 		                    : f->state == OHB_CLOUD_FILE_UPLOADING || f->state == OHB_CLOUD_FILE_DOWNLOADING ? ROLE_STATE_RUNNING
 		                                                                                                      : ROLE_NORMAL;
 		if (cur)
 			draw_fill(c, y, 0, c->cols, ROLE_SELECTED);
-		draw_text(c, y++, 0, c->cols, role, " %-14s %-10s %10s  %s", ohb_cloud_file_sync_state_name(f->state),
-		    f->evicted ? "cloud-only" : f->local ? "local" : "-", wf_bytes(f->size, sz, sizeof sz), f->path);
+		draw_text(c, y++, 0, c->cols, role, " %-14s %-10s %10s  %s",
+		    f->remote_only ? "-" : ohb_cloud_file_sync_state_name(f->state),
+		    f->remote_only ? "cloud" : f->evicted ? "cloud-only" : f->local ? "local" : "-",
+		    wf_bytes(f->size, sz, sizeof sz), f->path);
 	}
 }
 
@@ -359,6 +366,9 @@ cloud_key(console_t *c, int ch)
 	case '/':
 		u->filtering = true;
 		break;
+	case 'l':
+		cloud_list_remote(c);
+		break;
 	case 'R':
 		cloud_refresh(c);
 		console_say(c, ROLE_DIM, "files, battery and last sync time read again");
@@ -385,6 +395,7 @@ const screen_t screen_cloud = {
 	"o / O         optimize space: asks totalSize (512M, 2G), agingDays / stop\n"
 	"Up/Down j/k   move; PgUp/PgDn, Home/End (g/G)\n"
 	"/             filter files by path as you type (Enter keeps, Esc clears)\n"
+	"l             list the cloud: files the device never had show as \"cloud\"\n"
 	"R             read files, battery and last sync time again\n"
 	"q, Esc        back to Home (runs go on; quitting the console stops them)",
 	cloud_draw,

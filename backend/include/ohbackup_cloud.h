@@ -217,11 +217,24 @@ typedef struct ohb_cloud_sync_status {
 	int64_t last_sync_ms;
 	char current[512];              /* the file being transferred, "" when none */
 	char label[160];                /* "gallery" or the bundle name */
+	bool listing;                   /* ohb_cloud_sync_list_remote is asking the cloud */
+	int list_code;                  /* its last result: 0, or the spec code ... */
+	char list_message[256];         /* ... and sentence */
+	int64_t listed_ms;              /* when the cloud was last listed (a listing or a run), 0 never */
 } ohb_cloud_sync_status_t;
 int ohb_cloud_sync_get_status(ohb_cloud_sync_t *s, ohb_cloud_sync_status_t *out, ohb_error_t *err);
 
-/* Ours, for front ends: every file of a scope, local or evicted, with its
- * sync state, sorted by path. Local only (no network). */
+/* Ours, for front ends: asks the cloud, on an engine thread, which files of
+ * the scope it holds, so that ohb_cloud_list_files can show the files the
+ * device has never had (remote_only) and an operator can pull one down
+ * without a whole sync. Returns at once (0; coalesced while one runs);
+ * status.listing is true until it has ended, then status.list_code/_message
+ * tell how. Every sync run refreshes the same knowledge. */
+int ohb_cloud_sync_list_remote(ohb_cloud_sync_t *s, ohb_error_t *err);
+
+/* Ours, for front ends: every file of a scope, local, evicted, or only in
+ * the cloud as last listed (remote_only), with its sync state, sorted by
+ * path. Local only (no network). */
 typedef struct ohb_cloud_file_info {
 	char *uri;
 	char *path;            /* relative to the scope's folder */
@@ -229,6 +242,9 @@ typedef struct ohb_cloud_file_info {
 	int64_t mtime_ms, atime_ms;   /* 0 for an evicted file */
 	bool local;            /* a local copy exists */
 	bool evicted;          /* the local copy was dropped; the cloud holds the file */
+	bool remote_only;      /* in the cloud when last listed, never on this device: no FileSyncState
+	                          yet (getFileSyncState says 13900002); `state` is COMPLETED, `size` and
+	                          `mtime_ms` are the cloud's */
 	ohb_cloud_file_sync_state_t state;
 } ohb_cloud_file_info_t;
 int ohb_cloud_list_files(ohb_cloud_sync_t *s, ohb_cloud_file_info_t **out, size_t *n, ohb_error_t *err);
@@ -300,8 +316,8 @@ int ohb_cloud_optimize_stop(ohb_cloud_t *c, ohb_error_t *err);
  * optimize space run goes. */
 int ohb_cloud_optimize_storage(ohb_cloud_t *c, ohb_error_t *err);
 
-/* Ours: waits until no sync run (of any scope), no download or cache download
- * and no optimize run is going and every event has
+/* Ours: waits until no sync run or cloud listing (of any scope), no download
+ * or cache download and no optimize run is going and every event has
  * been delivered; 0, or 13500003 (timed out) after timeout_ms (< 0: forever).
  * Must not be called from a callback. */
 int ohb_cloud_wait_idle(ohb_cloud_t *c, int timeout_ms, ohb_error_t *err);

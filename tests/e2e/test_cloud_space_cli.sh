@@ -10,6 +10,7 @@
 #  5. `clean URI`: the local copy goes, `ls` says cloud-only, `sync` leaves it in the
 #     cloud, `download URI` brings it back byte-identical; a never-synced file is refused
 #     with 13900001 and kept;
+#     `ls --remote` shows a file only the cloud has; `download` pulls it on demand;
 #  6. `optimize --size --days`: old synced files dropped oldest first, the newer and the
 #     never-uploaded ones kept; bad parameters 401; `optimize-storage` runs.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -132,6 +133,24 @@ run ohb cloud clean file://media/fresh.jpg
 assert_rc 1 "clean of a never-synced file"
 assert_error_code 13900001
 assert_file "$M/fresh.jpg"
+
+# ---- 5b. ls --remote: a file put in the cloud by another device, pulled on demand ------
+mkdir -p "$CLOUD/media/other"
+printf 'from another device\n' >"$CLOUD/media/other/o1.txt"
+run ohb cloud ls
+assert_no_grep "$OUT" 'other/o1.txt' "ls without --remote"
+run ohb cloud ls --remote
+assert_rc 0 "ls --remote"
+assert_grep "$OUT" '^- .* cloud +other/o1.txt$' "ls --remote lists the cloud's file"
+assert_no_path "$M/other/o1.txt"
+run ohb cloud download file://media/other/o1.txt
+assert_rc 0 "download of a cloud-only file"
+cmp -s "$M/other/o1.txt" "$CLOUD/media/other/o1.txt" || fail "o1.txt differs"
+run ohb --json cloud ls --remote
+py 'import json,sys
+ev=[json.loads(l) for l in open(sys.argv[1])]
+o=[e for e in ev if e["path"]=="other/o1.txt"][0]
+assert o["local"] and not o["remoteOnly"] and o["state"]=="COMPLETED", o' "$OUT" || fail "ls after the download: $(cat "$OUT")"
 
 # ---- 6. optimize ------------------------------------------------------------------
 touch -a -d '90 days ago' "$M/clip1.mp4"

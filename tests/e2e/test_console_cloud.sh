@@ -14,6 +14,8 @@
 #  5. `/` filters the browser; Tab switches to a bundle's FileSync scope,
 #     whose sync uploads its cloud folder; `x` drops a local copy (cleanCache)
 #     and Enter brings it back (CloudFileCache);
+#     `l` lists the cloud: a file only the cloud has shows as "cloud", Enter
+#     pulls it down;
 #  6. a battery at 5 % discharging: `s` (and forced `f`) is refused with
 #     22400003 on screen;
 #  7. no cloud configured: the sync shows 22400001 with its sentence.
@@ -138,6 +140,20 @@ for _ in 1 2 3 4 5 6 7 8 9; do
 	sleep 0.2
 done
 tmux_wait_for 'Scope 1/[0-9]+: gallery' 3
+
+# l lists the cloud: a file only the cloud has shows as "cloud"; Enter pulls it down
+printf 'only in the cloud\n' >"$CLOUD/media/zz-remote.txt"
+tmux_cap | grep -q 'zz-remote' && fail "a cloud-only file showed before the cloud was listed"
+tmux_keys l
+tmux_wait_for 'the cloud listed for gallery' 5
+tmux_wait_for 'Files: 4 \(2 cloud-only, 1 cloud\)' 3
+tmux_wait_for '^ - +cloud +[0-9.]+ B +zz-remote\.txt' 3
+[ -e "$M/zz-remote.txt" ] && fail "listing the cloud downloaded a file"
+tmux_keys End
+tmux_keys Enter
+tmux_wait_for 'Download +COMPLETED .*zz-remote\.txt' 10
+cmp -s "$M/zz-remote.txt" "$CLOUD/media/zz-remote.txt" || fail "zz-remote.txt did not come down"
+tmux_wait_for 'COMPLETED +local +[0-9.]+ B +zz-remote\.txt' 3
 
 # help names the keys
 tmux_keys '?'

@@ -682,6 +682,85 @@ START_TEST(battery_rule)
 }
 END_TEST
 
+/* ---- listing the cloud ------------------------------------------------------------------ */
+
+static ohb_cloud_sync_status_t
+listed(ohb_cloud_sync_t *s)
+{
+	ohb_cloud_sync_status_t st;
+	ohb_error_t err;
+	int64_t end = fsu_mono_ms() + 20000;
+	do {
+		ck_assert_int_eq(ohb_cloud_sync_get_status(s, &st, &err), 0);
+		if (!st.listing)
+			return st;
+		usleep(5000);
+	} while (fsu_mono_ms() < end);
+	ck_abort_msg("the listing did not end");
+	return st;
+}
+
+static const ohb_cloud_file_info_t *
+info_of(const ohb_cloud_file_info_t *v, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].path, path) == 0)
+			return &v[i];
+	return NULL;
+}
+
+START_TEST(remote_listing_shows_cloud_only_files)
+{
+	put_pattern(fx.media, "mine.jpg", 1000, 1);
+	gallery_sync();
+	put_pattern(fx.cloud, "media/new/r1.jpg", 3000, 2);   /* put there by another device */
+	ohb_cloud_sync_t *g = ohb_cloud_gallery(fx.c);
+	ohb_cloud_file_info_t *v = NULL;
+	size_t n = 0;
+	ohb_error_t err;
+	ck_assert_int_eq(ohb_cloud_list_files(g, &v, &n, &err), 0);
+	ck_assert_ptr_null(info_of(v, n, "new/r1.jpg"));   /* not listed yet */
+	ohb_cloud_file_infos_free(v, n);
+
+	int64_t before = fsu_now_ms();
+	ck_assert_int_eq(ohb_cloud_sync_list_remote(g, &err), 0);
+	ohb_cloud_sync_status_t st = listed(g);
+	ck_assert_int_eq(st.list_code, 0);
+	ck_assert_int_ge(st.listed_ms, before);
+	ck_assert_int_eq(ohb_cloud_list_files(g, &v, &n, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	const ohb_cloud_file_info_t *r = info_of(v, n, "new/r1.jpg");
+	ck_assert_ptr_nonnull(r);
+	ck_assert(r->remote_only && !r->local && !r->evicted);
+	ck_assert_uint_eq(r->size, 3000);
+	ck_assert_str_eq(r->uri, "file://media/new/r1.jpg");
+	const ohb_cloud_file_info_t *m = info_of(v, n, "mine.jpg");
+	ck_assert(m && m->local && !m->remote_only);
+	ohb_cloud_file_infos_free(v, n);
+	ck_assert_int_eq(state_of("file://media/new/r1.jpg"), -13900002);   /* no state until it comes */
+	ck_assert(!exists(fx.media, "new/r1.jpg"));                          /* a listing moves nothing */
+
+	/* Pulled down on demand: now a local, synced file. */
+	ck_assert_int_eq(ohb_cloud_download_start(fx.c, "file://media/new/r1.jpg", &err), 0);
+	ck_assert_int_eq(ohb_cloud_wait_idle(fx.c, 20000, &err), 0);
+	ck_assert_int_eq(ohb_cloud_list_files(g, &v, &n, &err), 0);
+	r = info_of(v, n, "new/r1.jpg");
+	ck_assert(r && r->local && !r->remote_only);
+	ck_assert_int_eq(r->state, OHB_CLOUD_FILE_COMPLETED);
+	ohb_cloud_file_infos_free(v, n);
+
+	/* Switched off: the listing ends with 22400001 and keeps what it knew. */
+	ohb_cloud_close(fx.c);
+	ohb_cloud_options_t o = {.root = fx.root, .url = fx.url, .power_supply_dir = fx.power, .switched_off = true};
+	ck_assert_int_eq(ohb_cloud_open(&o, &fx.c, &err), 0);
+	g = ohb_cloud_gallery(fx.c);
+	ck_assert_int_eq(ohb_cloud_sync_list_remote(g, &err), 0);
+	st = listed(g);
+	ck_assert_int_eq(st.list_code, 22400001);
+	ck_assert(strstr(st.list_message, "switched off") != NULL);
+}
+END_TEST
+
 /* ---- a full device ------------------------------------------------------------------ */
 
 START_TEST(full_device_download)
@@ -757,6 +836,7 @@ Suite *cloud_space_suite(void)
 	tcase_add_test(tc, battery_rule);
 	tcase_add_test(tc, state_store_v1_is_read);
 	tcase_add_test(tc, full_device_download);
+	tcase_add_test(tc, remote_listing_shows_cloud_only_files);
 	suite_add_tcase(s, tc);
 	if (webdav_have_rclone()) {
 		tc = tcase_create("webdav");
@@ -766,6 +846,7 @@ Suite *cloud_space_suite(void)
 		tcase_add_test(tc, clean_cache_evicts_and_downloads_back);
 		tcase_add_test(tc, optimize_space_frees_oldest_uploaded);
 		tcase_add_test(tc, optimize_space_busy_and_stop);
+		tcase_add_test(tc, remote_listing_shows_cloud_only_files);
 		suite_add_tcase(s, tc);
 	} else {
 		fprintf(stderr, "cloud_space: rclone not installed, WebDAV cases skipped\n");
