@@ -7,9 +7,14 @@
  *   1. validate, writing nothing: each target maps to a mount, no directory on
  *      the way to it inside the mount is a symlink or a non-directory, and no
  *      existing target has the wrong kind (a directory where a file goes, or
- *      anything but a directory where a directory goes);
+ *      anything but a directory where a directory goes). An exact restore
+ *      (stage_set_exact: an incremental chain's step, whose all.rp says what
+ *      the bundle holds) replaces a target of the wrong kind instead: it
+ *      becomes a "replacement", removed at apply only if it still has the
+ *      kind validation saw — so running the journal again after the new
+ *      content is in place never removes that content;
  *   2. write the journal durably (the staged files were flushed first);
- *   3. apply: deletions, directories (a new one moved from the stage whole,
+ *   3. apply: deletions, replacements, directories (a new one moved from the stage whole,
  *      with what it holds), then each staged file renamed into place (copied
  *      when the stage is on another file system), then the directories' modes
  *      and mtimes; every file system changed is flushed (syncfs) at the end;
@@ -43,13 +48,52 @@
 #define JOURNAL_MAX (1u << 30)
 #define CRASH_ENV "OHBACKUP_TEST_CRASH_AFTER_MOVES"
 
-/* What step 3 does: entries sorted by path (parents first), one per path. */
+/* A target of the wrong kind that an exact restore replaces. */
+typedef struct repl {
+	char *path;
+	bool was_dir;        /* removed only while it is (not) a directory still */
+} repl_t;
+
+/* What step 3 does: entries sorted by path (parents first), one per path.
+ * v and del are borrowed from the stage (or owned, from a journal); repl is
+ * always owned (plan_free_repl). */
 typedef struct plan {
 	stage_entry_t *v;
 	size_t n;
 	char **del;
 	size_t n_del;
+	repl_t *repl;
+	size_t n_repl, cap_repl;
+	bool exact;
 } plan_t;
+
+static void
+plan_free_repl(plan_t *p)
+{
+	for (size_t i = 0; i < p->n_repl; i++)
+		free(p->repl[i].path);
+	free(p->repl);
+	p->repl = NULL;
+	p->n_repl = p->cap_repl = 0;
+}
+
+static int
+plan_add_repl(plan_t *p, const char *path, bool was_dir, ohb_error_t *err)
+{
+	if (p->n_repl == p->cap_repl) {
+		size_t cap = p->cap_repl ? p->cap_repl * 2 : 8;
+		repl_t *v = realloc(p->repl, cap * sizeof *v);
+		if (!v)
+			return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+		p->repl = v;
+		p->cap_repl = cap;
+	}
+	if (!(p->repl[p->n_repl].path = strdup(path)))
+		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	p->repl[p->n_repl].was_dir = was_dir;
+	p->n_repl++;
+	return 0;
+}
 
 /* The file systems step 3 changed, flushed once each (syncfs) when it ends.
  * Step 3 needs no flush in between: each of its renames, mkdirs and chmods is
@@ -283,8 +327,30 @@ leaf_of(const char *rel, size_t plen)
 
 /* ---- step 1: validation ----------------------------------------------------------- */
 
+static bool
+is_below(const char *path, const char *dir)
+{
+	size_t len = strlen(dir);
+	return strncmp(path, dir, len) == 0 && path[len] == '/';
+}
+
+/* True when another mount's prefix lies below dir: its files belong to that
+ * mount's directory, so dir cannot be moved as one tree. */
+static bool
+holds_a_mount(const reg_bundle_t *b, const char *dir)
+{
+	for (size_t i = 0; i < b->n_mounts; i++)
+		if (is_below(b->mounts[i].sandbox_prefix, dir))
+			return true;
+	return false;
+}
+
+
+#define REPLACED 1   /* validate_entry: the target will be replaced (an exact restore) */
+
+/* Validates one entry; REPLACED when an exact restore replaces its target. */
 static int
-validate_entry(const reg_bundle_t *b, cursor_t *c, const stage_entry_t *e, ohb_error_t *err)
+validate_entry(const reg_bundle_t *b, cursor_t *c, const stage_entry_t *e, plan_t *p, ohb_error_t *err)
 {
 	const reg_mount_t *m;
 	const char *rel;
@@ -313,6 +379,9 @@ validate_entry(const reg_bundle_t *b, cursor_t *c, const stage_entry_t *e, ohb_e
 			return 0;
 		return ohb_fail_errno(err, errno, "cannot read %s", e->path);
 	}
+	bool wrong = (e->kind == STAGE_FILE && S_ISDIR(sb.st_mode)) || (e->kind == STAGE_DIR && !S_ISDIR(sb.st_mode));
+	if (wrong && p->exact && !holds_a_mount(b, e->path))
+		return (rc = plan_add_repl(p, e->path, S_ISDIR(sb.st_mode), err)) != 0 ? rc : REPLACED;
 	if (e->kind == STAGE_FILE && S_ISDIR(sb.st_mode))
 		return ohb_fail(err, OHB_E_UNTAR,
 		    "%s is a directory in the sandbox but a file in the backup; refusing to replace it", e->path);
@@ -323,12 +392,20 @@ validate_entry(const reg_bundle_t *b, cursor_t *c, const stage_entry_t *e, ohb_e
 }
 
 static int
-validate(const reg_bundle_t *b, const plan_t *p, ohb_error_t *err)
+validate(const reg_bundle_t *b, plan_t *p, ohb_error_t *err)
 {
 	cursor_t c = { .fd = -1 };
 	int rc = 0;
-	for (size_t i = 0; i < p->n && rc == 0; i++)
-		rc = validate_entry(b, &c, &p->v[i], err);
+	const char *replaced = NULL;   /* the last target replaced: what goes below it is new */
+	for (size_t i = 0; i < p->n && rc == 0; i++) {
+		if (replaced && is_below(p->v[i].path, replaced))
+			continue;
+		rc = validate_entry(b, &c, &p->v[i], p, err);
+		if (rc == REPLACED) {
+			replaced = p->v[i].path;
+			rc = 0;
+		}
+	}
 	for (size_t i = 0; i < p->n_del && rc == 0; i++)
 		if (reg_bundle_map(b, p->del[i], NULL, NULL, NULL) != 0)
 			rc = ohb_fail(err, OHB_E_UNTAR, "%s is outside every mount of %s", p->del[i], b->name);
@@ -392,6 +469,35 @@ apply_deletions(const reg_bundle_t *b, const plan_t *p, flushset_t *fs, ohb_erro
 	return rc ? rc : rc2;
 }
 
+/* Removes each replaced target that still has the kind validation saw; one
+ * that has the new kind already (a journal run again after a crash) stays. */
+static int
+apply_replacements(const reg_bundle_t *b, const plan_t *p, flushset_t *fs, ohb_error_t *err)
+{
+	cursor_t c = { .fd = -1, .lenient = true, .flush = fs };
+	int rc = 0;
+	for (size_t i = 0; i < p->n_repl && rc == 0; i++) {
+		const reg_mount_t *m;
+		const char *rel;
+		size_t plen;
+		if ((rc = locate(b, p->repl[i].path, &m, &rel, &plen, err)) != 0)
+			break;
+		if (*rel == '\0')
+			continue;   /* a mount's own directory is never replaced */
+		if ((rc = cursor_seek(&c, m, rel, plen, err)) != 0)
+			break;
+		struct stat sb;
+		if (c.fd < 0 || fstatat(c.fd, leaf_of(rel, plen), &sb, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;   /* gone already */
+		if ((S_ISDIR(sb.st_mode) != 0) != p->repl[i].was_dir)
+			continue;   /* the new kind is in place already */
+		rc = remove_at(c.fd, leaf_of(rel, plen), p->repl[i].path, err);
+		c.dirty = true;
+	}
+	int rc2 = cursor_leave(&c, err);
+	return rc ? rc : rc2;
+}
+
 /* Opens the stage directory holding the staged copy of path (cached by
  * parent). *sfd is -1 when that directory is gone. */
 static int
@@ -420,24 +526,6 @@ stage_dir_of(int stage_fd, const char *path, char **cache, int *sfd, ohb_error_t
 }
 
 /* True when path lies below dir (both canonical sandbox paths). */
-static bool
-is_below(const char *path, const char *dir)
-{
-	size_t len = strlen(dir);
-	return strncmp(path, dir, len) == 0 && path[len] == '/';
-}
-
-/* True when another mount's prefix lies below dir: its files belong to that
- * mount's directory, so dir cannot be moved as one tree. */
-static bool
-holds_a_mount(const reg_bundle_t *b, const char *dir)
-{
-	for (size_t i = 0; i < b->n_mounts; i++)
-		if (is_below(b->mounts[i].sandbox_prefix, dir))
-			return true;
-	return false;
-}
-
 /* Creates the directories of the plan. A directory that does not exist in
  * the sandbox yet is not created empty but moved whole from the stage, with
  * everything staged below it: one rename instead of one per file (a restore
@@ -656,6 +744,8 @@ apply(const reg_bundle_t *b, int stage_fd, const plan_t *p, unsigned long crash_
 	flushset_t fs = { .n = 0 };
 	int rc = apply_deletions(b, p, &fs, err);
 	if (rc == 0)
+		rc = apply_replacements(b, p, &fs, err);
+	if (rc == 0)
 		rc = apply_dirs(b, stage_fd, p, crash_after, &moves, &fs, err);
 	if (rc == 0)
 		rc = apply_files(b, stage_fd, p, crash_after, &moves, &fs, err);
@@ -687,9 +777,16 @@ journal_text(const plan_t *p)
 	cJSON *files = cJSON_AddArrayToObject(root, "files");
 	cJSON *dirs = cJSON_AddArrayToObject(root, "dirs");
 	cJSON *dels = cJSON_AddArrayToObject(root, "deletions");
+	cJSON *repls = cJSON_AddArrayToObject(root, "replacements");
 	char *text = NULL;
-	if (!root || !files || !dirs || !dels || !cJSON_AddNumberToObject(root, "format", 1))
+	if (!root || !files || !dirs || !dels || !repls || !cJSON_AddNumberToObject(root, "format", 1))
 		goto out;
+	for (size_t i = 0; i < p->n_repl; i++) {
+		cJSON *r = cJSON_CreateObject();
+		if (!r || !cJSON_AddItemToArray(repls, r) || !cJSON_AddStringToObject(r, "path", p->repl[i].path) ||
+		    !cJSON_AddStringToObject(r, "was", p->repl[i].was_dir ? "dir" : "other"))
+			goto out;
+	}
 	for (size_t i = 0; i < p->n; i++) {
 		const stage_entry_t *e = &p->v[i];
 		if (e->kind == STAGE_FILE) {
@@ -726,6 +823,7 @@ plan_free(plan_t *p)
 	for (size_t i = 0; i < p->n_del; i++)
 		free(p->del[i]);
 	free(p->del);
+	plan_free_repl(p);
 	memset(p, 0, sizeof *p);
 }
 
@@ -811,6 +909,15 @@ journal_parse(const char *text, size_t len, const char *what, plan_t *p, ohb_err
 		if (!(p->del[p->n_del] = strdup(it->valuestring)))
 			goto nomem;
 		p->n_del++;
+	}
+	/* Optional: journals written before replacements existed have none. */
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "replacements")) {
+		const cJSON *path = cJSON_GetObjectItemCaseSensitive(it, "path");
+		const cJSON *was = cJSON_GetObjectItemCaseSensitive(it, "was");
+		if (!journal_path_ok(path) || !cJSON_IsString(was))
+			goto damaged;
+		if (plan_add_repl(p, path->valuestring, strcmp(was->valuestring, "dir") == 0, NULL) != 0)
+			goto nomem;
 	}
 	for (size_t i = 0; i < p->n; i++)
 		p->v[i].seq = i;
@@ -902,6 +1009,7 @@ build_plan(stage_t *st, plan_t *p, ohb_error_t *err)
 	p->n = st->n_entries;
 	p->del = st->deletions;
 	p->n_del = st->n_deletions;
+	p->exact = st->exact;
 	return 0;
 }
 
@@ -911,6 +1019,16 @@ build_plan(stage_t *st, plan_t *p, ohb_error_t *err)
  * existing parent of an entry or deletion that has no metadata of its own in
  * the stage gets its current mode and mtime recorded, so apply_dir_meta (and a
  * recovery, through the journal) puts them back after the moves. */
+/* True when path is a replaced target or lies below one. */
+static bool
+in_a_replacement(const plan_t *p, const char *path)
+{
+	for (size_t i = 0; i < p->n_repl; i++)
+		if (strcmp(path, p->repl[i].path) == 0 || is_below(path, p->repl[i].path))
+			return true;
+	return false;
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -954,6 +1072,8 @@ keep_parent_times(stage_t *st, plan_t *p, ohb_error_t *err)
 		if (i > 0 && strcmp(parents[i], parents[i - 1]) == 0)
 			continue;
 		struct stat sb;
+		if (in_a_replacement(p, parents[i]))
+			continue;   /* the directory goes (or is new): nothing of it to keep */
 		if (!live_dir_meta(st->b, parents[i], &sb))
 			continue;   /* created by the restore: 0700 and now, like any new parent */
 		size_t k = lower_bound(st->entries, n0, parents[i]);
@@ -997,27 +1117,21 @@ keep_parent_times(stage_t *st, plan_t *p, ohb_error_t *err)
 
 /* ---- the public functions --------------------------------------------------------- */
 
-int
-stage_commit(stage_t *st, ohb_error_t *err)
+/* Steps 1-4 for the plan of st. */
+static int
+commit_plan(stage_t *st, plan_t *p, ohb_error_t *err)
 {
-	if (st->cancelled)
-		return ohb_fail(err, OHB_E_INVAL, "the restore of %s was cancelled; nothing to commit", st->b->name);
-	if (st->journaled)
-		return ohb_fail(err, OHB_E_INVAL, "the restore of %s was committed already", st->b->name);
-	plan_t p = { 0 };
-	int rc = build_plan(st, &p, err);
-	if (rc != 0)
+	int rc;
+	if ((rc = validate(st->b, p, err)) != 0)
 		return rc;
-	if ((rc = validate(st->b, &p, err)) != 0)
-		return rc;
-	if ((rc = keep_parent_times(st, &p, err)) != 0)
+	if ((rc = keep_parent_times(st, p, err)) != 0)
 		return rc;
 
 	/* The staged files must be on disk before the journal says they are complete. */
 	stage_writers_free(st);
 	if (syncfs(st->root_fd) != 0)
 		return ohb_fail_errno(err, errno, "cannot flush the restore stage of %s", st->b->name);
-	char *text = journal_text(&p);
+	char *text = journal_text(p);
 	if (!text)
 		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
 	rc = fsu_write_atomic(st->restore_dir, JOURNAL_NAME, text, strlen(text), 0600, err);
@@ -1028,12 +1142,27 @@ stage_commit(stage_t *st, ohb_error_t *err)
 
 	const char *crash = getenv(CRASH_ENV);
 	unsigned long crash_after = crash ? strtoul(crash, NULL, 10) : 0;
-	if ((rc = apply(st->b, st->root_fd, &p, crash_after, err)) != 0)
+	if ((rc = apply(st->b, st->root_fd, p, crash_after, err)) != 0)
 		return rc;   /* the journal stays: stage_recover retries */
 	if ((rc = finish(st->restore_dir, st->journal_path, st->stage_dir, err)) != 0)
 		return rc;
 	st->finished = true;
 	return 0;
+}
+
+int
+stage_commit(stage_t *st, ohb_error_t *err)
+{
+	if (st->cancelled)
+		return ohb_fail(err, OHB_E_INVAL, "the restore of %s was cancelled; nothing to commit", st->b->name);
+	if (st->journaled)
+		return ohb_fail(err, OHB_E_INVAL, "the restore of %s was committed already", st->b->name);
+	plan_t p = { 0 };
+	int rc = build_plan(st, &p, err);
+	if (rc == 0)
+		rc = commit_plan(st, &p, err);
+	plan_free_repl(&p);   /* the rest of the plan is borrowed from the stage */
+	return rc;
 }
 
 /* Removes journal temp files a crash may have left in restore_dir. */

@@ -124,6 +124,7 @@ stage_deletions(const job_t *j, stage_t *st, ohb_error_t *err)
 		rc = ohb_fail(err, OHB_E_UNTAR, "the backup of %s has an unreadable all.rp", j->name);
 		goto out;
 	}
+	stage_set_exact(st);   /* all.rp says what the bundle holds: a path that changed kind is replaced */
 	if ((rc = scan_bundle(j->bundle, NULL, NULL, &now, err)) != 0)
 		goto out;
 	char deleted_dir[4102] = "";   /* the last directory deleted: its contents go with it */

@@ -110,6 +110,16 @@ int stage_take_file(stage_t *st, int fd, const char *from_path, const char *sand
  * absent from the newest all.rp). A missing target is fine. */
 int stage_add_deletion(stage_t *st, const char *sandbox_path, ohb_error_t *err);
 
+/* Marks the restore exact: the stage (with its deletions) is what the
+ * bundle's included data must become, as an incremental chain's step says
+ * through its all.rp. A target of the wrong kind (a directory where the
+ * backup has a file, a file or symlink where it has a directory) is then
+ * replaced at commit instead of refused — removed, never followed, and only
+ * while it still has that kind (see applier.c) — unless it holds another
+ * mount. Without it (an overlay restore) such a target fails the commit
+ * with 13500008 and nothing is written. */
+void stage_set_exact(stage_t *st);
+
 /* Totals so far. */
 uint64_t stage_bytes(const stage_t *st);
 uint64_t stage_files(const stage_t *st);
@@ -183,6 +193,7 @@ struct stage {
 	bool no_writers;             /* one core, or they could not start */
 	bool cancelled;
 	bool journaled;              /* the commit journal is written */
+	bool exact;                  /* stage_set_exact: wrong-kind targets are replaced, not refused */
 	bool finished;               /* the commit completed; the stage is gone */
 };
 

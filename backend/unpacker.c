@@ -1252,6 +1252,12 @@ stage_take_file(stage_t *st, int fd, const char *from_path, const char *sandbox_
 	return big_file_staged(st, path, expected_size, err);
 }
 
+void
+stage_set_exact(stage_t *st)
+{
+	st->exact = true;
+}
+
 int
 stage_add_deletion(stage_t *st, const char *sandbox_path, ohb_error_t *err)
 {

@@ -303,9 +303,10 @@ assert_eq "$(stat -c %a "$D/d05/f2.txt")" 644 "mode of d05/f2.txt after restorin
 log "chain restores: empty folder and full state -> final tree; full set overlays"
 
 # ---- 7. type changes along a chain: a folder became a file, a file a folder -------
-# Not supported yet (docs/ARCHITECTURE.md, "Incremental backup and chains"): the
-# step that would replace a folder by a file is refused with 13500008, and the
-# bundle stays wholly at the previous step's state (the full backup), never a mix.
+# The chain's step is an exact restore (its all.rp says what the bundle holds), so
+# a path whose kind changed is replaced: the bundle ends exactly at the final tree.
+# A plain (overlay) restore of the same set into a bundle holding the old kinds is
+# still refused with 13500008 and changes nothing.
 T=org.test.types
 TD=$WS/apps/types
 mkdir -p "$TD/wasdir/inner"
@@ -326,8 +327,13 @@ TINC=$(summary_set "$OUT")
 [ -n "$TINC" ] && [ "$TINC" != "$TFULL" ] || fail "incremental of $T made no set"
 find "$TD" -mindepth 1 -delete
 run ohb restore "$TINC"
+assert_rc 0 "restore $TINC across a type change"
 snapshot "$TD" "$WS/types.restored"
-assert_rc_nonzero "restore $TINC across a type change"
-assert_grep "$ERR" "error 13500008: .*refusing to replace" "the refusal of the type change"
-assert_same_snapshot "$WS/types.full" "$WS/types.restored" "$T after the refused step (the full set state)"
+assert_same_snapshot "$WS/types.final" "$WS/types.restored" "$T after the chain restore (the final tree)"
+# restore the full set (overlay) over the final tree: its kinds differ, so it is refused, nothing changes
+run ohb restore "$TFULL"
+assert_rc_nonzero "overlay restore of $TFULL over changed kinds"
+assert_grep "$ERR" "error 13500008: .*refusing to replace" "the refusal of the overlay"
+snapshot "$TD" "$WS/types.after_refusal"
+assert_same_snapshot "$WS/types.final" "$WS/types.after_refusal" "$T after the refused overlay"
 finish

@@ -173,13 +173,15 @@ log_cancelled(void *ctx)
 
 /* Opens the stage, adds the tar at root/<tar>, commits. Returns the first error. */
 static int
-restore_tar(fixture_t *f, const char *tar, progress_log_t *log, ohb_error_t *err)
+restore_tar_mode(fixture_t *f, const char *tar, progress_log_t *log, bool exact, ohb_error_t *err)
 {
 	stage_progress_t pr = { log, log_bytes, log_cancelled };
 	stage_t *st = NULL;
 	int rc = stage_open(&f->b, log ? &pr : NULL, &st, err);
 	if (rc != 0)
 		return rc;
+	if (exact)
+		stage_set_exact(st);
 	char *path = fsu_join(f->root, tar);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	free(path);
@@ -190,6 +192,12 @@ restore_tar(fixture_t *f, const char *tar, progress_log_t *log, ohb_error_t *err
 		rc = stage_commit(st, err);
 	stage_free(st);
 	return rc;
+}
+
+static int
+restore_tar(fixture_t *f, const char *tar, progress_log_t *log, ohb_error_t *err)
+{
+	return restore_tar_mode(f, tar, log, false, err);
 }
 
 /* Puts an old file and an old directory into the sandbox, so that "unchanged"
@@ -518,6 +526,101 @@ START_TEST(wrong_kind_in_sandbox_is_refused)
 	assert_refused(&f, "dir.tar", "not a directory");
 	assert_refused(&f, "below.tar", "not a directory");
 	fx_free(&f);
+}
+END_TEST
+
+/* Makes root/kinds.tar, where "wasdir" is a file and "wasfile" a directory
+ * (with a file in it), and a sandbox with the opposite kinds, a link where
+ * "waslink" is a directory in the tar, and an unrelated file. */
+static void
+seed_kind_changes(fixture_t *f, const char *outside)
+{
+	ck_assert_int_eq(sh("cd '%s' && mkdir -p " FILES "/wasfile " FILES "/waslink && echo now a file > " FILES "/wasdir "
+	    "&& echo inside > " FILES "/wasfile/in.txt && echo l > " FILES "/waslink/l.txt && bsdtar -cf ../kinds.tar data "
+	    "&& mkdir -p '%s' && echo safe > '%s/victim' && cd '%s' && mkdir -p " FILES "/wasdir/inner && "
+	    "echo k > " FILES "/wasdir/inner/k && echo f > " FILES "/wasfile && ln -s '%s' " FILES "/waslink && "
+	    "echo stays > " FILES "/stays.txt",
+	    f->src, outside, outside, f->sandbox, outside), 0);
+}
+
+static void
+assert_kinds_replaced(fixture_t *f, const char *outside)
+{
+	char *t = slurp(f->sandbox, FILES "/wasdir");
+	ck_assert_str_eq(t, "now a file\n");
+	free(t);
+	t = slurp(f->sandbox, FILES "/wasfile/in.txt");
+	ck_assert_str_eq(t, "inside\n");
+	free(t);
+	struct stat sb;
+	char *lp = fsu_join(f->sandbox, FILES "/waslink");
+	ck_assert_int_eq(lstat(lp, &sb), 0);
+	ck_assert(S_ISDIR(sb.st_mode));   /* the link was replaced, not followed */
+	free(lp);
+	t = slurp(f->sandbox, FILES "/waslink/l.txt");
+	ck_assert_str_eq(t, "l\n");
+	free(t);
+	ck_assert(exists(outside, "victim"));
+	ck_assert(!exists(outside, "l.txt"));
+	ck_assert(exists(f->sandbox, FILES "/stays.txt"));
+	ck_assert(!stage_left(f));
+}
+
+START_TEST(exact_restore_replaces_wrong_kinds)
+{
+	fixture_t f;
+	fx_init(&f, false);
+	char *outside = fsu_join(f.root, "outside");
+	seed_kind_changes(&f, outside);
+	/* An overlay restore refuses and writes nothing ... */
+	char *before = snapshot(f.sandbox);
+	ohb_error_t err = { 0 };
+	ck_assert_int_eq(restore_tar_mode(&f, "kinds.tar", NULL, false, &err), OHB_E_UNTAR);
+	ck_assert(strstr(err.message, "refusing to replace") != NULL);
+	char *after = snapshot(f.sandbox);
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+	/* ... an exact one (a chain's step) replaces each wrong kind. */
+	ck_assert_msg(restore_tar_mode(&f, "kinds.tar", NULL, true, &err) == 0, "%s", err.message);
+	assert_kinds_replaced(&f, outside);
+	free(outside);
+	fx_free(&f);
+}
+END_TEST
+
+/* A crash after the first move: the recovery finishes the job from the
+ * journal, and running the replacements again never removes new content. */
+START_TEST(exact_restore_crash_is_rolled_forward)
+{
+	for (int after = 1; after <= 3; after++) {
+		fixture_t f;
+		fx_init(&f, false);
+		char *outside = fsu_join(f.root, "outside");
+		seed_kind_changes(&f, outside);
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			char n[8];
+			snprintf(n, sizeof n, "%d", after);
+			setenv("OHBACKUP_TEST_CRASH_AFTER_MOVES", n, 1);
+			ohb_error_t err;
+			restore_tar_mode(&f, "kinds.tar", NULL, true, &err);
+			_exit(1);   /* the hook did not fire */
+		}
+		int status;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert(WIFEXITED(status));
+		ck_assert_int_eq(WEXITSTATUS(status), 99);
+		ck_assert(exists(f.temp, "restore/stage.commit"));
+		ohb_error_t err = { 0 };
+		ck_assert_msg(stage_recover(&f.b, &err) == 0, "%s", err.message);
+		assert_kinds_replaced(&f, outside);
+		ck_assert_int_eq(stage_recover(&f.b, &err), 0);   /* nothing left to do */
+		assert_kinds_replaced(&f, outside);
+		free(outside);
+		fx_free(&f);
+	}
 }
 END_TEST
 
@@ -970,6 +1073,8 @@ Suite *stage_suite(void)
 	tcase_add_test(tc, deletions_remove_files_and_trees_without_following_links);
 	tcase_add_test(tc, cancel_stops_before_anything_is_applied);
 	tcase_add_test(tc, crash_mid_apply_is_rolled_forward);
+	tcase_add_test(tc, exact_restore_replaces_wrong_kinds);
+	tcase_add_test(tc, exact_restore_crash_is_rolled_forward);
 	tcase_add_test(tc, stage_without_journal_is_discarded);
 	tcase_add_test(tc, open_finishes_an_unfinished_commit_first);
 	tcase_add_test(tc, restore_across_file_systems);
