@@ -1,6 +1,7 @@
 #!/bin/sh
 # valgrind_roundtrip.sh — `make valgrind`: a demo device, a backup of two of
-# its bundles and their restore, plus a few error paths, every command under
+# its bundles and their restore, the cloud commands against a directory cloud,
+# plus a few error paths, every command under
 # valgrind (memory errors and definite/indirect leaks fail, exit status 3).
 # Skipped (exit 0 with a SKIP line) when valgrind is not installed.
 #
@@ -65,6 +66,24 @@ for b in "${pick[@]}"; do
 	snapshot "$ROOT/bundles/$b/sandbox" "$WS/$b.after"
 	assert_same_snapshot "$WS/$b.before" "$WS/$b.after" "bundle $b after a restore under valgrind"
 done
+
+# The cloud engine: a gallery sync with a directory cloud, a FileSync, a cache
+# download, cleanCache, a listing of the cloud and an optimize run.
+CLOUD=$WS/cloud
+mkdir -p "$CLOUD/media/in" "$ROOT/media/Photo"
+printf 'device photo\n' >"$ROOT/media/Photo/a.jpg"
+printf 'cloud photo\n' >"$CLOUD/media/in/b.jpg"
+head -c 300000 /dev/urandom >"$CLOUD/media/in/c.bin"
+vg 0 --json cloud --url "$CLOUD" sync
+vg 0 cloud --url "$CLOUD" --bundle "${pick[0]}" sync
+vg 0 cloud --url "$CLOUD" clean file://media/in/c.bin
+vg 0 cloud --url "$CLOUD" cache file://media/in/c.bin
+printf 'only in the cloud\n' >"$CLOUD/media/in/d.txt"
+vg 0 cloud --url "$CLOUD" ls --remote
+touch -a -d '100 days ago' "$ROOT/media/Photo/a.jpg"
+vg 0 cloud --url "$CLOUD" optimize --size 1 --days 30
+vg 0 cloud state file://media/Photo/a.jpg file://media/in/b.jpg
+vg 1 cloud state file://elsewhere/x
 
 # Error paths free what they allocated too.
 vg 1 info nope
