@@ -41,7 +41,7 @@
  * malloc header, no rounding per string), an empty hash is the static "", the
  * parser sizes the row array from the text's line count, and a report is
  * written to an fd in 64 KiB pieces instead of as one string. That took the
- * two lists from about 19 MB to 8.
+ * two lists of (a) from 19 MB to 9 (measured with massif).
  */
 #include "rp.h"
 
