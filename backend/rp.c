@@ -634,8 +634,8 @@ write_report(const rp_list_t *list, text_buf_t *t, int fd, ohb_error_t *err)
 			tb_put(t, path, strlen(path));
 		}
 		tb_printf(t, ";%" PRIu32 ";%d;%" PRIu64 ";%" PRId64 ";%.64s;%d;%d\n", e->mode,
-		          e->is_dir ? 1 : 0, e->size, e->mtime, e->hash ? e->hash : "", e->is_incremental ? 1 : 0,
-		          enc ? 1 : 0);
+		          e->is_dir ? 1 : 0, e->size, e->mtime, e->hash ? e->hash : "",
+		          e->is_incremental ? 1 : 0, enc ? 1 : 0);
 		if (fd >= 0 && t->len >= RP_FLUSH_SIZE && !t->oom && !tb_flush(t, fd))
 			return ohb_fail_errno(err, errno, "cannot write a report");
 	}

@@ -154,8 +154,13 @@ static void
 add(rp_list_t *l, const char *path, uint32_t mode, bool dir, uint64_t size, int64_t mtime, const char *hash,
     bool inc)
 {
-	rp_entry_t e = {.path = path, .hash = hash, .mode = mode, .is_dir = dir, .size = size,
-	                .mtime = mtime, .is_incremental = inc};
+	rp_entry_t e = {.path = path,
+	                .hash = hash,
+	                .mode = mode,
+	                .is_dir = dir,
+	                .size = size,
+	                .mtime = mtime,
+	                .is_incremental = inc};
 	ck_assert_int_eq(rp_add(l, &e, NULL), 0);
 }
 
