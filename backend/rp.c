@@ -563,11 +563,13 @@ rp_parse(const char *text, size_t len, rp_list_t *out, char **warnings, ohb_erro
 		goto out;
 	}
 	rp_sort(out);
-	if (out->cap > out->n + out->n / 8 + 64) {
-		rp_entry_t *v = realloc(out->v, (out->n ? out->n : 1) * sizeof *v);
+	if (out->n == 0) {
+		rp_list_free(out); /* a report with no rows holds no memory, as before the sizing */
+	} else if (out->cap > out->n + out->n / 8 + 64) {
+		rp_entry_t *v = realloc(out->v, out->n * sizeof *v);
 		if (v) {
 			out->v = v;
-			out->cap = out->n ? out->n : 1;
+			out->cap = out->n;
 		}
 	}
 out:
