@@ -69,6 +69,7 @@ typedef struct inc {
 	pack_result_t *res;
 	rp_list_t tar_rows; /* what the current tar holds, for its .rp */
 	rp_entry_t big_row; /* the big file being sent (path borrowed) */
+	char big_hash[65];  /* big_row.hash */
 	uint8_t *buf;       /* INC_BUF_SIZE: a small file's content, or a read chunk */
 	char *key;          /* the current entry's path without a trailing '/' */
 	size_t key_cap;
@@ -116,7 +117,7 @@ hook_emitted(void *ctx, const char *file_name, bool is_tar, ohb_error_t *err)
 		return rc;
 	}
 	snprintf(name, sizeof name, "%s.rp", file_name);
-	rp_list_t one = {&in->big_row, 1, 1};
+	rp_list_t one = {.v = &in->big_row, .n = 1, .cap = 1};
 	return emit_report(in, name, &one);
 }
 
@@ -148,7 +149,8 @@ static void
 row_from_stat(rp_entry_t *r, const char *path, uint32_t mode, bool is_dir, uint64_t size, int64_t mtime)
 {
 	memset(r, 0, sizeof *r);
-	r->path = (char *)path; /* borrowed: rp_add copies it */
+	r->path = path; /* borrowed: rp_add copies it */
+	r->hash = "";
 	r->mode = mode;
 	r->is_dir = is_dir;
 	r->size = is_dir ? 0 : size;
@@ -171,7 +173,7 @@ keep_base_row(const rp_entry_t *base_row, rp_list_t *all, ohb_error_t *err)
 	if (!base_row)
 		return 0;
 	rp_entry_t r = *base_row;
-	r.hash[0] = '\0';
+	r.hash = "";
 	r.is_incremental = false;
 	return rp_add(all, &r, err);
 }
@@ -250,7 +252,7 @@ do_file(inc_t *in, pack_writer_t *w, const scan_entry_t *e, const rp_entry_t *ba
 	if (base_row && base_row->size == e->size && base_row->mtime == e->mtime_sec &&
 	    base_row->mode == e->mode) {
 		row_from_stat(&r, in->key, e->mode, false, e->size, e->mtime_sec);
-		memcpy(r.hash, base_row->hash, sizeof r.hash);
+		r.hash = base_row->hash;
 		return rp_add(all, &r, in->err);
 	}
 
@@ -263,15 +265,17 @@ do_file(inc_t *in, pack_writer_t *w, const scan_entry_t *e, const rp_entry_t *ba
 		return keep_base_row(base_row, all, in->err);
 	row_from_stat(&r, in->key, (uint32_t)st.st_mode, false, (uint64_t)st.st_size,
 	              (int64_t)st.st_mtim.tv_sec);
+	char hash[65] = "";
+	r.hash = hash;
 	bool small = (uint64_t)st.st_size <= PACK_BIG_FILE_THRESHOLD;
-	int en = small ? read_small(in, fd, (uint64_t)st.st_size) : hash_big(in, fd, r.hash);
+	int en = small ? read_small(in, fd, (uint64_t)st.st_size) : hash_big(in, fd, hash);
 	if (en != 0) {
 		close(fd);
 		file_failed(in, e->path, en);
 		return keep_base_row(base_row, all, in->err);
 	}
 	if (small)
-		rp_sha256_hex(in->buf, (size_t)st.st_size, r.hash);
+		rp_sha256_hex(in->buf, (size_t)st.st_size, hash);
 
 	/* size, mtime or mode moved (else we returned above): send, even when the
 	 * hash is unchanged, so a restore gets the new mtime (see the top). */
@@ -288,6 +292,8 @@ do_file(inc_t *in, pack_writer_t *w, const scan_entry_t *e, const rp_entry_t *ba
 		rc = pack_writer_add_bytes(w, e, &st, in->buf, &added);
 	} else {
 		in->big_row = r; /* its .rp goes out from hook_emitted */
+		memcpy(in->big_hash, hash, sizeof in->big_hash);
+		in->big_row.hash = in->big_hash;
 		rc = pack_writer_add_file(w, e, fd, &st, &added);
 	}
 	if (rc != 0)
@@ -318,6 +324,9 @@ inc_pack_bundle(const reg_bundle_t *b, const scan_list_t *list, const rp_list_t 
 		rc = ohb_fail(err, OHB_E_NOMEM, "out of memory while packing %s", b->name);
 		goto out;
 	}
+	/* all.rp gets a row per entry at most: sized once, not doubled past it */
+	if ((rc = rp_reserve(all_out, list->n, err)) != 0)
+		goto out;
 
 	uint64_t done_bytes = 0, done_files = 0;
 	for (size_t i = 0; i < list->n; i++) {
@@ -361,7 +370,7 @@ rp_from_scan(const scan_list_t *list, rp_list_t *out, ohb_error_t *err)
 	memset(out, 0, sizeof *out);
 	char *key = NULL;
 	size_t cap = 0;
-	int rc = 0;
+	int rc = rp_reserve(out, list->n, err);
 	for (size_t i = 0; i < list->n && rc == 0; i++) {
 		const scan_entry_t *e = &list->v[i];
 		if ((rc = path_key(e->path, &key, &cap, err)) != 0)

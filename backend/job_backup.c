@@ -59,16 +59,21 @@ ctx_file_error(void *arg, const char *path, int errnum)
 	session_push_process_error(c->s, c->j, ohb_code_from_errno(errnum), msg);
 }
 
-/* all.rp as an anonymous fd: the manifest the client keeps for next time. */
+/* all.rp as an anonymous fd: the manifest the client keeps for next time.
+ * Written in pieces, not built as one string (4 MB for 50 000 files). */
 static int
 all_rp_fd(const reg_bundle_t *b, const rp_list_t *all, int *fd, ohb_error_t *err)
 {
-	char *text = NULL;
-	size_t len = 0;
-	int rc = rp_write(all, &text, &len, err);
-	if (rc == 0)
-		rc = fsu_anon_fd(b->temp_dir, text, len, fd, err);
-	free(text);
+	int rc = fsu_anon_fd(b->temp_dir, NULL, 0, fd, err);
+	if (rc != 0)
+		return rc;
+	rc = rp_write_fd(all, *fd, err);
+	if (rc == 0 && lseek(*fd, 0, SEEK_SET) != 0)
+		rc = ohb_fail_errno(err, errno, "cannot rewind all.rp");
+	if (rc != 0) {
+		close(*fd);
+		*fd = -1;
+	}
 	return rc;
 }
 
@@ -121,6 +126,9 @@ job_backup_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err)
 	}
 	if (rc != 0 || res.stopped || session_job_cancelled(s, j))
 		goto out;
+	/* what is left is manage.json and all.rp: the scan and the base are done with */
+	scan_list_free(&list);
+	rp_list_free(&j->base);
 
 	if ((rc = manage_to_json(&manage, &manage_json, err)) != 0)
 		goto out;

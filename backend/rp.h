@@ -27,19 +27,29 @@
 
 #include "ohbackup.h"
 
+/* One row. 40 bytes: a report of 50 000 rows (a bundle of 50 000 files) is
+ * held by an incremental backup twice (the base and the new all.rp), so the
+ * strings live in the list's blocks (below), not in a malloc each, and a hash
+ * takes room only when the row has one. */
 typedef struct rp_entry {
-	char *path;             /* absolute sandbox path, no trailing '/' (is_dir says) */
-	uint32_t mode;
-	bool is_dir;
+	const char *path;       /* absolute sandbox path, no trailing '/' (is_dir says) */
+	const char *hash;       /* upper-case hex SHA-256, or "" (NULL reads as "" in rp_add) */
 	uint64_t size;
 	int64_t mtime;          /* seconds */
-	char hash[65];          /* upper-case hex SHA-256, or "" */
+	uint32_t mode;
+	bool is_dir;
 	bool is_incremental;
 } rp_entry_t;
 
+/* Blocks holding a list's strings; they never move, so rows point into them. */
+typedef struct rp_strings rp_strings_t;
+
+/* The rows own nothing: every path and hash of v[] is in `strings`, which
+ * rp_list_free frees with v. A zeroed list is empty and valid. */
 typedef struct rp_list {
 	rp_entry_t *v;
 	size_t n, cap;
+	rp_strings_t *strings;
 } rp_list_t;
 
 /* Parses a .rp document. 13900020 only when the text is not a report at all
@@ -51,9 +61,16 @@ int rp_parse(const char *text, size_t len, rp_list_t *out, char **warnings, ohb_
 
 /* Serializes (header lines included), encoding paths that need it. */
 int rp_write(const rp_list_t *list, char **text_out, size_t *len_out, ohb_error_t *err);
+/* The same text written to fd from its current offset, 64 KiB at a time (a
+ * report of 50 000 rows is 4 MB: it is never whole in memory). The caller
+ * owns fd and rewinds it. */
+int rp_write_fd(const rp_list_t *list, int fd, ohb_error_t *err);
 
-/* Appends a copy of e. */
+/* Appends a copy of e (its path and hash copied into the list's strings). */
 int rp_add(rp_list_t *list, const rp_entry_t *e, ohb_error_t *err);
+/* Makes room for n rows in all, so that a list whose size is known is not
+ * doubled past it. */
+int rp_reserve(rp_list_t *list, size_t n, ohb_error_t *err);
 /* Sorts by path (byte order); the last of equal paths wins and duplicates are dropped. */
 void rp_sort(rp_list_t *list);
 /* Binary search in a sorted list; NULL when absent. */

@@ -418,6 +418,14 @@ job_start_backup(console_t *c, bool incremental, char *err, size_t err_size)
 			j->n++;
 		}
 	int rc = store_open(c->ctx->store, &j->store, &e);
+	/* The capability file first, before the set is begun, as the CLI does
+	 * (cmd_backup.c): its walk of every bundle (spaceOccupied) is then not
+	 * part of the set's time, in the console as in the CLI, and the backup
+	 * right behind it takes that walk's listing instead of walking again
+	 * (service.c). */
+	int caps_fd = -1;
+	if (rc == 0)
+		rc = ohb_get_local_capabilities(c->svc, &caps_fd, &e);
 	/* An incremental builds, bundle by bundle, on the newest good set holding it
 	 * (its all.rp and time); the set records the newest such base. */
 	char base[96] = "";
@@ -437,12 +445,9 @@ job_start_backup(console_t *c, bool incremental, char *err, size_t err_size)
 			store_set_info_clear(&info);
 		}
 	}
-	int caps_fd = -1;
 	if (rc == 0)
 		rc = store_writer_begin(j->store, incremental && *base ? "incremental" : "full", incremental && *base ? base : NULL,
 		    &j->w, &e);
-	if (rc == 0)
-		rc = ohb_get_local_capabilities(c->svc, &caps_fd, &e);
 	if (rc == 0)
 		rc = store_writer_put_capability(j->w, caps_fd, &e);
 	if (caps_fd >= 0)

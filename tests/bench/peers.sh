@@ -339,7 +339,10 @@ scan_jobs() {
 # The console's own overhead: the same backup of (a) from the CLI and from the
 # console in tmux (80x24). Wall here is the backup itself in both: from the
 # time in the set id (the store writer's begin) to set.json's mtime (written
-# last); CPU and RSS are the whole process's.
+# last); CPU and RSS are the whole process's. Both ask for the capability file
+# (a walk of the bundle) just before they begin the set, so that walk is
+# outside the window in both; the console's CPU also holds its home screen's
+# walks (at start and after the run), which the window does not.
 set_seconds() { # STORE SET -> seconds from the id's time to set.json's mtime
 	python3 - "$1" "$2" <<'EOF'
 import calendar, os, sys, time

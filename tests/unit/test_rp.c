@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rp.h"
 
@@ -153,8 +154,13 @@ static void
 add(rp_list_t *l, const char *path, uint32_t mode, bool dir, uint64_t size, int64_t mtime, const char *hash,
     bool inc)
 {
-	rp_entry_t e = {(char *)path, mode, dir, size, mtime, "", inc};
-	snprintf(e.hash, sizeof e.hash, "%s", hash);
+	rp_entry_t e = {.path = path,
+	                .hash = hash,
+	                .mode = mode,
+	                .is_dir = dir,
+	                .size = size,
+	                .mtime = mtime,
+	                .is_incremental = inc};
 	ck_assert_int_eq(rp_add(l, &e, NULL), 0);
 }
 
@@ -249,6 +255,62 @@ START_TEST(sort_keeps_the_last_duplicate_and_find_works)
 	                 0);
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_uint_eq(l.v[0].mode, 2);
+	rp_list_free(&l);
+}
+END_TEST
+
+/* Rows point into the list's string blocks: many rows, a path bigger than a
+ * block's share and hashes must all stay intact while the list grows, and
+ * the streamed writer (all.rp of a backup) must give rp_write's bytes. */
+START_TEST(strings_stay_put_and_write_fd_matches_write)
+{
+	rp_list_t l = {0};
+	char p[64];
+	static char big[20000];
+	memset(big, 'x', sizeof big - 1);
+	big[0] = '/';
+	for (int i = 0; i < 5000; i++) {
+		snprintf(p, sizeof p, "/dir%02d/file;%05d", i % 37, i);
+		add(&l, p, 0100644, false, (uint64_t)i, i, i % 3 ? "" : HA, i % 2);
+		if (i == 2500)
+			add(&l, big, 040700, true, 0, 1, "", false);
+	}
+	ck_assert_uint_eq(l.n, 5001);
+	size_t seen = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		if (l.v[i].is_dir) {
+			ck_assert_str_eq(l.v[i].path, big);
+			continue;
+		}
+		int k = atoi(strchr(l.v[i].path, ';') + 1);
+		snprintf(p, sizeof p, "/dir%02d/file;%05d", k % 37, k);
+		ck_assert_str_eq(l.v[i].path, p);
+		ck_assert_str_eq(l.v[i].hash, k % 3 ? "" : HA);
+		seen++;
+	}
+	ck_assert_uint_eq(seen, 5000);
+	rp_sort(&l);
+
+	char *text = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(rp_write(&l, &text, &len, NULL), 0);
+	FILE *f = tmpfile();
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(rp_write_fd(&l, fileno(f), NULL), 0);
+	ck_assert_int_eq(lseek(fileno(f), 0, SEEK_END), (off_t)len);
+	char *back = malloc(len + 1);
+	ck_assert_int_eq(pread(fileno(f), back, len, 0), (ssize_t)len);
+	ck_assert(memcmp(back, text, len) == 0);
+	fclose(f);
+	free(back);
+
+	rp_list_t again;
+	ohb_error_t err;
+	ck_assert_int_eq(rp_parse(text, len, &again, NULL, &err), 0);
+	ck_assert_uint_eq(again.n, l.n);
+	ck_assert_ptr_nonnull(rp_find(&again, big));
+	free(text);
+	rp_list_free(&again);
 	rp_list_free(&l);
 }
 END_TEST
@@ -360,6 +422,7 @@ Suite *rp_suite(void)
 	tcase_add_test(tc, not_a_report_is_13900020);
 	tcase_add_test(tc, write_then_parse_round_trips);
 	tcase_add_test(tc, sort_keeps_the_last_duplicate_and_find_works);
+	tcase_add_test(tc, strings_stay_put_and_write_fd_matches_write);
 	tcase_add_test(tc, fuzz_never_crashes);
 	tcase_add_test(tc, warnings_are_capped);
 	suite_add_tcase(s, tc);
