@@ -936,6 +936,7 @@ session_create(ohb_service_t *svc, session_kind_t kind, const ohb_callbacks_t *c
 	s->kind = kind;
 	s->cb = *cb;
 	s->created_ms = fsu_now_ms();
+	s->default_rate = DEFAULT_SEND_RATE;
 	pthread_mutex_init(&s->lock, NULL);
 	cond_init_monotonic(&s->work_cond);
 	cond_init_monotonic(&s->queue_cond);
@@ -1117,7 +1118,7 @@ append_common(ohb_session_t *s, const char *const *names, const char *const *inf
 		j->session = s;
 		j->info = infos ? dup_or_null(infos[i]) : NULL;
 		j->priority = priority_of(j->info);
-		j->rate = DEFAULT_SEND_RATE;
+		j->rate = s->default_rate;
 		if ((rc = add_job_locked(s, j, err)) != 0) {
 			job_free(j);
 			break;
@@ -1363,6 +1364,17 @@ ohb_update_send_rate(ohb_service_t *svc, const char *bundle, int fds_per_second)
 	}
 	pthread_mutex_unlock(&svc->lock);
 	return ok;
+}
+
+bool
+ohb_session_set_default_send_rate(ohb_session_t *s, int fds_per_second)
+{
+	if (!s || fds_per_second < 0)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	s->default_rate = fds_per_second > MAX_SEND_RATE ? MAX_SEND_RATE : fds_per_second;
+	pthread_mutex_unlock(&s->lock);
+	return true;
 }
 
 bool

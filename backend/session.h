@@ -134,6 +134,7 @@ struct ohb_session {
 	pthread_cond_t work_cond;     /* (L) job state, publish, cancel, rate windows */
 	pthread_cond_t queue_cond;    /* (L) events queued or delivered */
 
+	int default_rate;             /* (L) send rate of bundles appended from now on */
 	job_t **jobs;                 /* (L) */
 	size_t n_jobs, cap_jobs;      /* (L) */
 	size_t running;               /* (L) */

@@ -196,14 +196,13 @@ backup_command(cli_ctx_t *ctx, int argc, char **argv, bool incremental)
 	if (!ctx->json)
 		fprintf(stderr, "%s: %zu bundle%s into set %s\n", incremental ? "incremental" : "backup", n,
 		    n == 1 ? "" : "s", set_id);
+	if (ctx->send_rate > 0)
+		ohb_session_set_default_send_rate(r.s, ctx->send_rate);   /* before the append: no race */
 	if ((incremental ? ohb_session_append_incremental(r.s, inc, n, NULL, &err)
 	                 : ohb_session_append_backup(r.s, (const char *const *)names, NULL, n, &err)) != 0) {
 		rc = cli_fail(ctx, &err);
 		goto out;
 	}
-	if (ctx->send_rate > 0)
-		for (size_t i = 0; i < n; i++)
-			ohb_update_send_rate(svc, names[i], ctx->send_rate);
 	bool interrupted = run_wait(&r.t, r.s);
 	ohb_session_release(r.s, NULL);
 

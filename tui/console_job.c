@@ -465,6 +465,8 @@ job_start_backup(console_t *c, bool incremental, char *err, size_t err_size)
 		snprintf(c->set_id, sizeof c->set_id, "%s", j->set_id);
 		snprintf(c->set_path, sizeof c->set_path, "%s", store_writer_path(j->w));
 		c->job = j;
+		if (c->default_rate > 0)
+			ohb_session_set_default_send_rate(j->s, c->default_rate);   /* before the append: no race */
 		rc = incremental ? ohb_session_append_incremental(j->s, inc, n, NULL, &e)
 		                 : ohb_session_append_backup(j->s, names, NULL, n, &e);
 		if (rc != 0)

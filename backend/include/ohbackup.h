@@ -179,6 +179,13 @@ int ohb_session_cancel(ohb_session_t *s, const char *bundle);
  * bundle is not in the service's active session or rate < 0. */
 bool ohb_update_send_rate(ohb_service_t *svc, const char *bundle, int fds_per_second);
 
+/* Ours: the send rate bundles appended to s from now on start with (instead
+ * of 60), clamped like updateSendRate; 0 starts them paused. Front ends call
+ * it before appending, so no file goes out at another rate first (an update
+ * after the append races with a bundle that starts at once). False when s is
+ * NULL or the rate < 0. */
+bool ohb_session_set_default_send_rate(ohb_session_t *s, int fds_per_second);
+
 /* Frees a released session (releases it first if needed). */
 void ohb_session_free(ohb_session_t *s);
 

@@ -595,7 +595,8 @@ START_TEST(imprecise_scan_is_approximate_and_has_no_incremental_size)
 }
 END_TEST
 
-/* A rate of 0 stalls a bundle until raised; a tiny timer times another out with 13500003. */
+/* A rate of 0 (the session's default, set before the append) stalls a bundle
+ * until raised; a tiny timer times another out with 13500003. */
 START_TEST(rate_zero_stalls_and_timer_times_out)
 {
 	fixture_t fx;
@@ -611,9 +612,12 @@ START_TEST(rate_zero_stalls_and_timer_times_out)
 	ck_assert(!ohb_update_timer(fx.svc, "com.test.nosuch", 1000, &code));
 	ck_assert_int_eq(code, 0);
 	const char *names[] = { "com.test.app", "com.test.slow" };
+	/* Paused from the start: set before the append, so not one file goes out first. */
+	ck_assert(!ohb_session_set_default_send_rate(NULL, 1));
+	ck_assert(!ohb_session_set_default_send_rate(s, -1));
+	ck_assert(ohb_session_set_default_send_rate(s, 0));
 	ck_assert_int_eq(ohb_session_append_backup(s, names, NULL, 2, NULL), 0);
-	ck_assert(ohb_update_send_rate(fx.svc, "com.test.app", 0));
-	ck_assert(ohb_update_send_rate(fx.svc, "com.test.slow", 0));
+	ck_assert(ohb_update_send_rate(fx.svc, "com.test.app", 0));   /* still accepted: already 0 */
 	for (int i = 0; i < 200 && find_ev(&r, "begin com.test.slow") < 0; i++)
 		usleep(10000);
 	ck_assert(ohb_update_timer(fx.svc, "com.test.slow", 200, &code));
