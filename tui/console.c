@@ -548,8 +548,8 @@ console_request_quit(console_t *c)
 
 /* ---- drawing ---- */
 
-static const screen_t *
-screen_of(screen_id_t id)
+const screen_t *
+console_screen(screen_id_t id)
 {
 	static const screen_t *const all[SCR_COUNT] = {
 		[SCR_HOME] = &screen_home,
@@ -587,7 +587,7 @@ redraw(console_t *c)
 		refresh();
 		return;
 	}
-	const screen_t *s = screen_of(c->screen);
+	const screen_t *s = console_screen(c->screen);
 	draw_frame(c, s->title);
 	s->draw(c);
 	draw_status(c);
@@ -656,13 +656,13 @@ handle_key(console_t *c, int ch)
 	}
 	if (ch == KEY_MOUSE) {
 		MEVENT m;
-		const screen_t *s = screen_of(c->screen);
+		const screen_t *s = console_screen(c->screen);
 		if (getmouse(&m) == OK && (m.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON1_RELEASED)) && s->click)
 			s->click(c, m.y, m.x);
 		wf_coalesce_mark(&c->redraw);
 		return;
 	}
-	screen_of(c->screen)->key(c, ch);
+	console_screen(c->screen)->key(c, ch);
 	wf_coalesce_mark(&c->redraw);
 }
 

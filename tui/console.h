@@ -186,6 +186,8 @@ void console_go(console_t *c, screen_id_t s);
  * rows), Home/g, End/G move *cursor within [0, count). True when ch was one
  * of them. */
 bool console_list_key(int ch, size_t count, long page, size_t *cursor);
+/* The screen of an id (every id below SCR_COUNT has one). */
+const screen_t *console_screen(screen_id_t id);
 void console_say(console_t *c, theme_role_t role, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void console_ask(console_t *c, void (*action)(console_t *c), const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void console_reload(console_t *c);

@@ -21,20 +21,7 @@ static const char global_help[] =
 static const screen_t *
 from_screen(const console_t *c)
 {
-	static const screen_t *const all[SCR_COUNT] = {
-		[SCR_HOME] = &screen_home,
-		[SCR_PICKER] = &screen_picker,
-		[SCR_SCAN] = &screen_scan,
-		[SCR_RUN] = &screen_run,
-		[SCR_RESULTS] = &screen_results,
-		[SCR_LOG] = &screen_log,
-		[SCR_SETS] = &screen_sets,
-		[SCR_SET_BUNDLES] = &screen_set_bundles,
-		[SCR_SETTINGS] = &screen_settings,
-		[SCR_CLOUD] = &screen_cloud,
-		[SCR_HELP] = &screen_help,
-	};
-	return all[c->help_return < SCR_COUNT ? c->help_return : SCR_HOME];
+	return console_screen(c->help_return < SCR_COUNT ? c->help_return : SCR_HOME);
 }
 
 static int
