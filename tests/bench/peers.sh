@@ -240,7 +240,8 @@ backup_many_job() {
 		timed "ohbackup backup --all" "$rep" ohb "$W/Rd" "$W/Sd" backup --all
 		rm -rf "$W/Sd"/2*
 		timed "GNU tar -cf ×8" "$rep" sh -c 'for i in 1 2 3 4 5 6 7 8; do tar -cf "$2/x$i.tar" -C "$1/b$i" . || exit 1; done' sh "$W/data/d" "$o"
-		rm -f "$o"/x*.tar
+		timed "GNU tar -cf ×8; sync" "$rep" sh -c 'for i in 1 2 3 4 5 6 7 8; do tar -cf "$2/s$i.tar" -C "$1/b$i" . || exit 1; done; sync' sh "$W/data/d" "$o"
+		rm -f "$o"/x*.tar "$o"/s*.tar
 		if have bsdtar; then
 			timed "bsdtar -cf ×8" "$rep" sh -c 'for i in 1 2 3 4 5 6 7 8; do bsdtar -cf "$2/x$i.tar" -C "$1/b$i" . || exit 1; done' sh "$W/data/d" "$o"
 			rm -f "$o"/x*.tar
