@@ -41,6 +41,7 @@
 
 #include "cli.h"
 #include "cli_cloud.h"
+#include "widget_fmt.h"
 
 #define WAIT_SLICE_MS 200
 
@@ -280,43 +281,6 @@ list_files(const cli_ctx_t *ctx, ohb_cloud_sync_t *s)
 	return CLI_OK;
 }
 
-/* "1048576", "250K", "1.5M", "2G" (binary units) -> bytes; false when not a size. */
-static bool
-parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s || v < 0)
-		return false;
-	double mul = 1;
-	switch (*end) {
-	case '\0':
-		break;
-	case 'k': case 'K':
-		mul = 1024.0;
-		end++;
-		break;
-	case 'm': case 'M':
-		mul = 1024.0 * 1024.0;
-		end++;
-		break;
-	case 'g': case 'G':
-		mul = 1024.0 * 1024.0 * 1024.0;
-		end++;
-		break;
-	default:
-		return false;
-	}
-	if (mul > 1 && *end == 'i')
-		end++;   /* "KiB" as well as "K" and "KB" */
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end)
-		return false;
-	*out = (uint64_t)(v * mul);
-	return true;
-}
-
 typedef struct cloud_args {
 	const char *url;
 	const char *bundle;
@@ -454,7 +418,7 @@ run_sub(cloud_cli_t *cc, ohb_cloud_t *c, const cloud_args_t *a)
 		uint64_t total = 0;
 		char *end = NULL;
 		unsigned long days = a->days ? strtoul(a->days, &end, 10) : 0;
-		if (!a->size || !parse_size(a->size, &total) || total == 0)
+		if (!a->size || !wf_parse_size(a->size, &total) || total == 0)
 			return cli_error(ctx, 401, "optimize needs --size N (bytes, or with K/M/G) above 0");
 		if (!a->days || !end || *end || days > 36500)
 			return cli_error(ctx, 401, "optimize needs --days D (0..36500)");

@@ -134,7 +134,5 @@ void cloud_view(console_t *c);
 /* The highlighted file or NULL. */
 const ohb_cloud_file_info_t *cloud_current_file(const console_t *c);
 
-/* "1G", "512M", "100k", "4096" -> bytes (binary units); false when not a size. */
-bool cloud_parse_size(const char *s, uint64_t *out);
 
 #endif

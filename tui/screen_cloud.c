@@ -263,7 +263,7 @@ form_key(console_t *c, int ch)
 	} else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
 		uint64_t v;
 		if (u->editing == 1) {
-			if (!cloud_parse_size(u->edit, &v) || v == 0) {
+			if (!wf_parse_size(u->edit, &v) || v == 0) {
 				console_say(c, ROLE_ERROR, "totalSize: \"%s\" is not a size above 0 (e.g. 1073741824, 512M, 2G)", u->edit);
 				return;
 			}
@@ -271,7 +271,7 @@ form_key(console_t *c, int ch)
 			u->editing = 2;
 			snprintf(u->edit, sizeof u->edit, "%u", u->opt_param_days);
 		} else {
-			if (!cloud_parse_size(u->edit, &v) || v > 36500 || strpbrk(u->edit, "kKmMgGtTbB")) {
+			if (!wf_parse_size(u->edit, &v) || v > 36500 || strpbrk(u->edit, "kKmMgGtTbB")) {
 				console_say(c, ROLE_ERROR, "agingDays: \"%s\" is not a number of days (0 to 36500)", u->edit);
 				return;
 			}

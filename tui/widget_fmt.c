@@ -7,6 +7,7 @@
  */
 #include "widget_fmt.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -183,4 +184,50 @@ wf_coalesce_drawn(wf_coalesce_t *c, int64_t now_ms)
 {
 	c->dirty = false;
 	c->last_draw_ms = now_ms;
+}
+
+bool
+wf_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+	while (*p == ' ')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return false;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	int shift = 0;
+	switch (tolower((unsigned char)*p)) {
+	case 'k':
+		shift = 10;
+		break;
+	case 'm':
+		shift = 20;
+		break;
+	case 'g':
+		shift = 30;
+		break;
+	case 't':
+		shift = 40;
+		break;
+	default:
+		break;
+	}
+	if (shift) {
+		p++;
+		if (tolower((unsigned char)*p) == 'i')
+			p++;
+	}
+	if (tolower((unsigned char)*p) == 'b')
+		p++;
+	while (*p == ' ')
+		p++;
+	if (*p || (shift && v > (UINT64_MAX >> shift)))
+		return false;
+	*out = v << shift;
+	return true;
 }

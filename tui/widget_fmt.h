@@ -29,6 +29,10 @@ const char *wf_date(int64_t ms, char *buf, size_t size);
 /* Copies s into buf cut to at most width characters; a cut string ends in
  * "~" (ASCII) so the operator sees it was cut. Returns buf. */
 const char *wf_fit(const char *s, int width, char *buf, size_t size);
+/* A size an operator types: digits, optionally K, M, G or T (binary: 2^10…),
+ * an optional "i" and "B" ("512M", "2GiB", "1073741824"), spaces around.
+ * False for anything else or an overflow. */
+bool wf_parse_size(const char *s, uint64_t *out);
 
 /* A throughput estimate: exponentially weighted over ~2 s of samples. */
 typedef struct wf_rate {

@@ -59,6 +59,26 @@ START_TEST(bars_and_fit)
 }
 END_TEST
 
+/* The sizes an operator types (optimize space's totalSize, CLI and console). */
+START_TEST(typed_sizes)
+{
+	uint64_t v = 0;
+	ck_assert(wf_parse_size("1073741824", &v) && v == 1073741824ull);
+	ck_assert(wf_parse_size("512M", &v) && v == 512ull << 20);
+	ck_assert(wf_parse_size(" 2GiB ", &v) && v == 2ull << 30);
+	ck_assert(wf_parse_size("250kb", &v) && v == 250ull << 10);
+	ck_assert(wf_parse_size("1T", &v) && v == 1ull << 40);
+	ck_assert(wf_parse_size("0", &v) && v == 0);
+	ck_assert(!wf_parse_size("", &v));
+	ck_assert(!wf_parse_size("M", &v));
+	ck_assert(!wf_parse_size("-1", &v));
+	ck_assert(!wf_parse_size("1.5M", &v));
+	ck_assert(!wf_parse_size("12X", &v));
+	ck_assert(!wf_parse_size("99999999999999999999", &v));   /* overflows 64 bits */
+	ck_assert(!wf_parse_size("20000000T", &v));              /* overflows after the unit */
+}
+END_TEST
+
 START_TEST(rate_estimate)
 {
 	wf_rate_t r;
@@ -210,6 +230,7 @@ Suite *widgets_suite(void)
 	tcase_add_test(tc, bytes_and_rates);
 	tcase_add_test(tc, eta);
 	tcase_add_test(tc, bars_and_fit);
+	tcase_add_test(tc, typed_sizes);
 	tcase_add_test(tc, rate_estimate);
 	tcase_add_test(tc, coalescer);
 	tcase_add_test(tc, caps_rows);
