@@ -106,6 +106,22 @@ draw_sync(console_t *c, int y)
 	}
 }
 
+/* The start of the download and optimize rows: "Download  RUNNING   [bar]";
+ * returns the column after the bar. */
+static int
+draw_state_bar(console_t *c, int y, const char *label, theme_role_t role, const char *state, uint64_t done,
+    uint64_t total)
+{
+	enum { LABEL_W = 9, STATE_W = 10, BAR_W = 18 };
+	int x = 1;
+	draw_text(c, y, x, LABEL_W, ROLE_NORMAL, "%s", label);
+	x += LABEL_W;
+	draw_text(c, y, x, STATE_W, role, "%s", state);
+	x += STATE_W;
+	draw_bar(c, y, x, BAR_W, done, total);
+	return x + BAR_W + 1;
+}
+
 /* Row 4: the download the operator started last. */
 static void
 draw_download(console_t *c, int y)
@@ -126,14 +142,8 @@ draw_download(console_t *c, int y)
 	                    : u->dl_state == OHB_CLOUD_DL_COMPLETED ? ROLE_STATE_OK
 	                    : u->dl_state == OHB_CLOUD_DL_STOPPED   ? ROLE_STATE_CANCELLED
 	                                                            : ROLE_STATE_FAILED;
-	int x = 1;
-	draw_text(c, y, x, 9, ROLE_NORMAL, "Download");
-	x += 9;
-	draw_text(c, y, x, 10, role, "%s", ohb_cloud_download_state_name(u->dl_state));
-	x += 10;
-	int barw = 18;
-	draw_bar(c, y, x, barw, u->dl_processed, u->dl_size);
-	x += barw + 1;
+	int x = draw_state_bar(c, y, "Download", role, ohb_cloud_download_state_name(u->dl_state), u->dl_processed,
+	    u->dl_size);
 	if (u->dl_state == OHB_CLOUD_DL_FAILED)
 		draw_text(c, y, x, c->cols - x - 1, ROLE_ERROR, "%s  %s", ohb_cloud_download_error_name(u->dl_error), name);
 	else
@@ -169,14 +179,8 @@ draw_optimize(console_t *c, int y)
 	theme_role_t role = u->opt_state == OHB_CLOUD_OPT_RUNNING ? ROLE_STATE_RUNNING
 	                    : u->opt_state == OHB_CLOUD_OPT_COMPLETED ? ROLE_STATE_OK
 	                                                              : ROLE_STATE_CANCELLED;
-	int x = 1;
-	draw_text(c, y, x, 9, ROLE_NORMAL, "Optimize");
-	x += 9;
-	draw_text(c, y, x, 10, role, "%s", ohb_cloud_optimize_state_name(u->opt_state));
-	x += 10;
-	int barw = 18;
-	draw_bar(c, y, x, barw, (uint64_t)(u->opt_progress < 0 ? 0 : u->opt_progress), 100);
-	x += barw + 1;
+	int x = draw_state_bar(c, y, "Optimize", role, ohb_cloud_optimize_state_name(u->opt_state),
+	    (uint64_t)(u->opt_progress < 0 ? 0 : u->opt_progress), 100);
 	snprintf(p, sizeof p, "%d%%", u->opt_progress);
 	draw_text(c, y, x, c->cols - x - 1, ROLE_NORMAL, "%4s freed %s of %s, %llu files", p, wf_bytes(u->opt_freed, a, sizeof a),
 	    wf_bytes(u->opt_total, b, sizeof b), (unsigned long long)u->opt_files);
