@@ -93,7 +93,6 @@ typedef struct download {
 	bool stop;
 	bool keep_partial;            /* CloudFileCache.stop(uri, false) */
 	bool finished;
-	uint64_t processed;
 	pthread_t thread;
 } download_t;
 
@@ -113,7 +112,7 @@ struct ohb_cloud {
 	pthread_t dispatcher;
 	download_t *downloads;
 	/* optimize space */
-	bool opt_running, opt_joinable, opt_stop, opt_sync_busy;
+	bool opt_running, opt_joinable, opt_stop;
 	pthread_t opt_thread;
 	ohb_cloud_optimize_cb_t opt_cb;
 	void *opt_user;
@@ -151,7 +150,6 @@ typedef enum { PLACE_OVERWRITE, PLACE_CONFLICT, PLACE_SAME } place_t;
 /* Opens a driver for the engine's cloud: 22400001 when sync is switched off. */
 int ce_driver_open(ohb_cloud_t *c, cloud_driver_t **d, ohb_error_t *err);
 int64_t ce_mtime_ns(const struct stat *st);
-int64_t ce_now_ms(void);
 /* A uri -> its scope (a bundle's is created on first use) and the malloc'd,
  * decoded path relative to the scope's folder. */
 int ce_uri_parse(ohb_cloud_t *c, const char *uri, ohb_cloud_sync_t **scope, char **rel, ohb_error_t *err);

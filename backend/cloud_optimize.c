@@ -204,7 +204,7 @@ aging_pass(ohb_cloud_t *c, uint64_t total, uint32_t days, bool events, uint64_t 
 		ohb_fail(err, OHB_E_NOMEM, "out of memory choosing files to drop");
 		return OHB_CLOUD_OPT_FAILED;
 	}
-	int64_t cutoff = ce_now_ms() * 1000000LL - (int64_t)days * DAY_NS;
+	int64_t cutoff = fsu_now_ms() * 1000000LL - (int64_t)days * DAY_NS;
 	size_t nc = 0;
 	for (size_t i = 0; i < lv.n; i++) {
 		const local_file_t *lf = &lv.v[i];

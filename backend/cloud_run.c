@@ -128,6 +128,13 @@ push_sync(ohb_cloud_sync_t *s, int state, int type, int code, const char *messag
 	ev.code = code;
 	ev.message = (char *)message;
 	ce_push_locked(s->c, &ev);
+	/* What ohb_cloud_sync_get_status reports: the last SyncProgress, and the
+	 * run's error (cleared when a run begins). */
+	s->status.state = (ohb_cloud_sync_state_t)state;
+	if (state == OHB_CLOUD_SYNC_DOWNLOADING)
+		s->status.code = 0;
+	else if (code)
+		s->status.code = code;
 }
 
 /* The stage's counters for front ends (ohb_cloud_sync_get_status). */
@@ -521,7 +528,7 @@ sync_main(void *arg)
 	bool stopped = s->stop;
 	bool completed = !stopped && !r.first_code;
 	if (completed) {
-		s->status.last_sync_ms = ce_now_ms();
+		s->status.last_sync_ms = fsu_now_ms();
 		cst_set_last_sync(s->store, s->status.last_sync_ms);
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -81,12 +81,6 @@ ce_mtime_ns(const struct stat *st)
 	return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
 }
 
-int64_t
-ce_now_ms(void)
-{
-	return fsu_now_ms();
-}
-
 static bool
 has_suffix(const char *s, const char *suffix)
 {
@@ -527,13 +521,6 @@ ce_push_locked(ohb_cloud_t *c, const event_t *p)
 		t->files = p->files;
 		return;
 	}
-	if (p->kind == EV_SYNC && p->scope) {
-		p->scope->status.state = (ohb_cloud_sync_state_t)p->state;
-		if (p->state == OHB_CLOUD_SYNC_DOWNLOADING)
-			p->scope->status.code = 0;
-		else if (p->code)
-			p->scope->status.code = p->code;
-	}
 	event_t *ev = calloc(1, sizeof *ev);
 	if (!ev)
 		return;   /* out of memory: the event is lost, the engine goes on */
@@ -774,7 +761,7 @@ ce_remember_remote_locked(ohb_cloud_sync_t *s, const cloud_entry_t *cv, size_t c
 	cloud_entries_free(s->remote, s->n_remote);
 	s->remote = v;
 	s->n_remote = k;
-	s->status.listed_ms = ce_now_ms();
+	s->status.listed_ms = fsu_now_ms();
 }
 
 
@@ -790,7 +777,7 @@ ce_remember_remote_locked(ohb_cloud_sync_t *s, const cloud_entry_t *cv, size_t c
  * An evicted file keeps the state it had when it was evicted.
  */
 static int
-state_locked(const ohb_cloud_sync_t *s, const char *rel, bool local, const struct stat *st)
+state_locked(const ohb_cloud_sync_t *s, const char *rel, const local_file_t *lf)
 {
 	const active_t *a = ce_active_find_locked(s, rel);
 	const cst_rec_t *r = cst_find(s->store, rel);
@@ -798,8 +785,7 @@ state_locked(const ohb_cloud_sync_t *s, const char *rel, bool local, const struc
 		return a->state;
 	if (r && (r->state == OHB_CLOUD_FILE_UPLOAD_FAILURE || r->state == OHB_CLOUD_FILE_STOPPED))
 		return r->state;
-	if (local && (!r || !r->has_base || r->evicted || r->lsize != (uint64_t)st->st_size ||
-	                 r->lmtime_ns != ce_mtime_ns(st)))
+	if (lf && (!r || !r->has_base || r->evicted || r->lsize != lf->size || r->lmtime_ns != lf->mtime_ns))
 		return OHB_CLOUD_FILE_TO_BE_UPLOADED;
 	if (r && r->has_base)
 		return r->state == OHB_CLOUD_FILE_UPLOAD_SUCCESS ? OHB_CLOUD_FILE_UPLOAD_SUCCESS : OHB_CLOUD_FILE_COMPLETED;
@@ -815,9 +801,14 @@ file_state(ohb_cloud_t *c, const char *uri, ohb_cloud_file_sync_state_t *out, oh
 	if (rc != OHB_OK)
 		return rc;
 	struct stat st;
+	local_file_t lf = {rel, 0, 0, 0};
 	bool local = ce_stat(s, rel, &st);
+	if (local) {
+		lf.size = (uint64_t)st.st_size;
+		lf.mtime_ns = ce_mtime_ns(&st);
+	}
 	pthread_mutex_lock(&c->lock);
-	int state = state_locked(s, rel, local, &st);
+	int state = state_locked(s, rel, local ? &lf : NULL);
 	pthread_mutex_unlock(&c->lock);
 	free(rel);
 	if (state < 0)
@@ -887,10 +878,6 @@ ohb_cloud_list_files(ohb_cloud_sync_t *s, ohb_cloud_file_info_t **out, size_t *n
 	bool oom = !v;
 	for (size_t i = 0; !oom && i < lv.n; i++) {
 		const local_file_t *lf = &lv.v[i];
-		struct stat st = {0};
-		st.st_size = (off_t)lf->size;
-		st.st_mtim.tv_sec = lf->mtime_ns / 1000000000LL;
-		st.st_mtim.tv_nsec = lf->mtime_ns % 1000000000LL;
 		ohb_cloud_file_info_t *f = &v[k++];
 		f->path = strdup(lf->path);
 		f->uri = ce_uri_of(s, lf->path);
@@ -898,7 +885,7 @@ ohb_cloud_list_files(ohb_cloud_sync_t *s, ohb_cloud_file_info_t **out, size_t *n
 		f->mtime_ms = lf->mtime_ns / 1000000;
 		f->atime_ms = lf->atime_ns / 1000000;
 		f->local = true;
-		f->state = (ohb_cloud_file_sync_state_t)state_locked(s, lf->path, true, &st);
+		f->state = (ohb_cloud_file_sync_state_t)state_locked(s, lf->path, lf);
 		oom = !f->path || !f->uri;
 	}
 	size_t cap_more = s->n_remote;
@@ -928,7 +915,7 @@ ohb_cloud_list_files(ohb_cloud_sync_t *s, ohb_cloud_file_info_t **out, size_t *n
 		const cst_rec_t *r = &recs[i];
 		if (ce_local_find(&lv, r->path))
 			continue;
-		int state = state_locked(s, r->path, false, NULL);
+		int state = state_locked(s, r->path, NULL);
 		if (state < 0)
 			continue;   /* a record of a partial download only: no file yet */
 		ohb_cloud_file_info_t *f = &v[k++];

@@ -40,7 +40,6 @@ xfer_progress(void *ctx, uint64_t done, uint64_t total)
 	if (done != x->last_done && (x->dl || x->status)) {
 		pthread_mutex_lock(&c->lock);
 		if (x->dl) {
-			x->dl->processed = done;
 			event_t ev = {0};
 			ev.kind = x->dl->cache ? EV_CACHE : EV_DOWNLOAD;
 			ev.state = OHB_CLOUD_DL_RUNNING;
