@@ -80,18 +80,6 @@ append_raw(char **buf, size_t *len, size_t *cap, const char *s)
 	return 0;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes s in place; "%" alone is the empty string. False on a bad escape or a NUL. */
 static bool
 decode_inplace(char *s)
@@ -103,7 +91,7 @@ decode_inplace(char *s)
 	char *w = s;
 	for (const char *r = s; *r; r++) {
 		if (*r == '%') {
-			int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
+			int hi = fsu_hex_digit(r[1]), lo = hi < 0 ? -1 : fsu_hex_digit(r[2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return false;
 			*w++ = (char)(hi * 16 + lo);

@@ -223,18 +223,6 @@ ohb_cloud_file_sync(ohb_cloud_t *c, const char *bundle, ohb_cloud_sync_t **out, 
 
 /* ---- uris ---------------------------------------------------------------------- */
 
-static int
-hexdigit(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes p (up to a query or fragment) into a malloc'd string. */
 static int
 decode_path(const char *uri, const char *p, char **rel, ohb_error_t *err)
@@ -248,8 +236,8 @@ decode_path(const char *uri, const char *p, char **rel, ohb_error_t *err)
 	size_t w = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '%') {
-			int hi = hexdigit(p[i + 1]);   /* p[i + 1] is at worst the NUL */
-			int lo = hi < 0 ? -1 : hexdigit(p[i + 2]);
+			int hi = fsu_hex_digit(p[i + 1]);   /* p[i + 1] is at worst the NUL */
+			int lo = hi < 0 ? -1 : fsu_hex_digit(p[i + 2]);
 			if (hi < 0 || lo < 0 || (hi | lo) == 0) {
 				free(out);
 				return ohb_fail(err, CLOUD_E_URI, "invalid uri \"%.200s\": a bad %% escape", uri);

@@ -503,3 +503,15 @@ fsu_rm_rf(const char *path, ohb_error_t *err)
 		rc = ohb_fail_errno(err, errno, "cannot remove %s", path);
 	return rc;
 }
+
+int
+fsu_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

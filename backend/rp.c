@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "fsutil.h"
 #include "sha256.h"
 
 #define RP_VERSION_LINE "version=1.0&attrNum=8"
@@ -352,25 +353,13 @@ parse_bit(slice_t s, bool *out)
 	return false;
 }
 
-static int
-hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool
 parse_hash(slice_t s, char out[65])
 {
 	if (s.n != 0 && s.n != 64)
 		return false;
 	for (size_t i = 0; i < s.n; i++) {
-		if (hex_val(s.p[i]) < 0)
+		if (fsu_hex_digit(s.p[i]) < 0)
 			return false;
 		char c = s.p[i];
 		out[i] = (c >= 'a' && c <= 'f') ? (char)(c - 'a' + 'A') : c;
@@ -394,8 +383,8 @@ parse_path(slice_t s, bool encoded, const char **why)
 	for (size_t i = 0; i < s.n; i++) {
 		char c = s.p[i];
 		if (encoded && c == '%') {
-			int hi = i + 2 < s.n ? hex_val(s.p[i + 1]) : -1;
-			int lo = i + 2 < s.n ? hex_val(s.p[i + 2]) : -1;
+			int hi = i + 2 < s.n ? fsu_hex_digit(s.p[i + 1]) : -1;
+			int lo = i + 2 < s.n ? fsu_hex_digit(s.p[i + 2]) : -1;
 			if (hi < 0 || lo < 0) {
 				*why = "bad %-encoding in the path";
 				free(out);
