@@ -128,23 +128,24 @@ typedef struct svc_listing {
 static char *
 listing_config(const reg_bundle_t *b)
 {
+	/* Each line is its text plus two characters ('=' or the sign, and '\n'). */
 	size_t len = 1;
 	for (size_t i = 0; i < b->n_mounts; i++)
 		len += strlen(b->mounts[i].sandbox_prefix) + strlen(b->mounts[i].dir) + 2;
 	for (size_t i = 0; i < b->n_includes; i++)
-		len += strlen(b->includes[i]) + 1;
+		len += strlen(b->includes[i]) + 2;
 	for (size_t i = 0; i < b->n_excludes; i++)
-		len += strlen(b->excludes[i]) + 1;
-	char *s = malloc(len + 2);
+		len += strlen(b->excludes[i]) + 2;
+	char *s = malloc(len);
 	if (!s)
 		return NULL;
 	size_t at = 0;
 	for (size_t i = 0; i < b->n_mounts; i++)
-		at += (size_t)snprintf(s + at, len + 2 - at, "%s=%s\n", b->mounts[i].sandbox_prefix, b->mounts[i].dir);
+		at += (size_t)snprintf(s + at, len - at, "%s=%s\n", b->mounts[i].sandbox_prefix, b->mounts[i].dir);
 	for (size_t i = 0; i < b->n_includes; i++)
-		at += (size_t)snprintf(s + at, len + 2 - at, "+%s\n", b->includes[i]);
+		at += (size_t)snprintf(s + at, len - at, "+%s\n", b->includes[i]);
 	for (size_t i = 0; i < b->n_excludes; i++)
-		at += (size_t)snprintf(s + at, len + 2 - at, "-%s\n", b->excludes[i]);
+		at += (size_t)snprintf(s + at, len - at, "-%s\n", b->excludes[i]);
 	return s;
 }
 

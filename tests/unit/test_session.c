@@ -264,6 +264,80 @@ START_TEST(backup_callbacks_come_in_reference_order)
 }
 END_TEST
 
+/* Replaces `from` by `to` in the bundle's descriptor. */
+static void
+edit_descriptor(fixture_t *fx, const char *bundle, const char *from, const char *to)
+{
+	char *dir = fsu_printf("%s/bundles/%s", fx->root, bundle);
+	char *desc = fsu_join(dir, "bundle.json");
+	char *text = NULL;
+	ck_assert_int_eq(fsu_read_file(desc, 1 << 20, &text, NULL, NULL), 0);
+	char *at = strstr(text, from);
+	ck_assert_ptr_nonnull(at);
+	char *edited = fsu_printf("%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+	ck_assert_int_eq(fsu_write_atomic(dir, "bundle.json", edited, strlen(edited), 0644, NULL), 0);
+	free(edited);
+	free(text);
+	free(desc);
+	free(dir);
+}
+
+static void
+caps_then_backup(fixture_t *fx, recorder_t *r)
+{
+	int fd = -1;
+	ck_assert_int_eq(ohb_get_local_capabilities(fx->svc, &fd, NULL), 0);
+	close(fd);
+	const char *names[] = { "com.test.app" };
+	run_backup(fx, r, names, 1);
+}
+
+/* A backup right behind getLocalCapabilities may take that walk's listing
+ * (service.c), with several include and exclude patterns; what it sends must
+ * be what a fresh walk would find: the excluded file never, and a file added
+ * after the capability call always. */
+START_TEST(backup_after_capabilities_sends_what_a_walk_finds)
+{
+	fixture_t fx;
+	fixture_up(&fx, 6, 0, 0);
+	/* many short patterns: what the listing remembers of them must hold every one */
+	edit_descriptor(&fx, "com.test.app", "\"excludes\":\t[]", "\"excludes\":[\"*.tmp\",\"x\",\"y\"]");
+	edit_descriptor(&fx, "com.test.app", "\"includes\":\t[\"data/storage/el2/base/files/\"]",
+	    "\"includes\":[\"data/storage/el2/base/files/\",\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\","
+	    "\"h\",\"i\",\"j\",\"k\"]");
+	char *tmp = fsu_join(fx.data, "scratch.tmp");
+	write_file(tmp, 10, 1);
+	ohb_service_close(fx.svc);   /* reopen: the registry read the old descriptor */
+	ohb_service_options_t o = { fx.root, 0, 0 };
+	ck_assert_int_eq(ohb_service_open(&o, &fx.svc, NULL), 0);
+	usleep(1100 * 1000);   /* older than the racy-clean margin: the listing may be reused */
+
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	caps_then_backup(&fx, &r);
+	int result = find_ev(&r, "result com.test.app");
+	ck_assert_int_ge(result, 0);
+	ck_assert_ptr_nonnull(strstr(r.ev[result], "\"successCount\":6"));
+	rec_free(&r);
+
+	/* a file added after the capability call is sent */
+	char *late = fsu_join(fx.data, "notes/late.txt");
+	int fd = -1;
+	ck_assert_int_eq(ohb_get_local_capabilities(fx.svc, &fd, NULL), 0);
+	close(fd);
+	write_file(late, 50, 2);
+	recorder_t r2 = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	const char *names[] = { "com.test.app" };
+	run_backup(&fx, &r2, names, 1);
+	result = find_ev(&r2, "result com.test.app");
+	ck_assert_int_ge(result, 0);
+	ck_assert_ptr_nonnull(strstr(r2.ev[result], "\"successCount\":7"));
+	rec_free(&r2);
+	free(late);
+	free(tmp);
+	fixture_down(&fx);
+}
+END_TEST
+
 START_TEST(unknown_and_disallowed_bundles_are_refused_with_their_codes)
 {
 	fixture_t fx;
@@ -780,6 +854,7 @@ Suite *session_suite(void)
 	TCase *tc = tcase_create("api");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, backup_callbacks_come_in_reference_order);
+	tcase_add_test(tc, backup_after_capabilities_sends_what_a_walk_finds);
 	tcase_add_test(tc, unknown_and_disallowed_bundles_are_refused_with_their_codes);
 	tcase_add_test(tc, second_session_conflicts);
 	tcase_add_test(tc, restore_round_trip_through_the_api);
