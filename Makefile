@@ -98,18 +98,11 @@ $(BUILD)/tests/unit/runner.o: $(BUILD)/tests/unit/runner.c
 $(UNIT): $(UNIT_OBJ) $(TUI_LOGIC_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(TUI_LOGIC_OBJ) $(LIB) $(LDLIBS_ALL) $(CHECK_LIBS)
 
-# The demo device comes with a directory cloud (build/demo/cloud) that already holds a few of the
-# gallery bundle's photos and one note of com.example.notes, so the console's Cloud screen (c) has
-# something to sync, browse, download and optimize right away.
-DEMO_CLOUD = $(abspath $(BUILD)/demo/cloud)
+# The demo device comes with a directory cloud (build/demo/cloud, `ohbackup demo --cloud`) holding a
+# few of the gallery bundle's photos and a note, so the console's Cloud screen (c) has something to
+# sync, browse and download at once.
 demo: all
-	@test -f $(BUILD)/demo/root/device.json || ./$(BIN) --root $(BUILD)/demo/root demo
-	@test -f $(BUILD)/demo/root/cloud/config.json || { \
-	  mkdir -p $(BUILD)/demo/root/cloud $(DEMO_CLOUD)/media/Camera $(DEMO_CLOUD)/apps/com.example.notes && \
-	  for f in $$(ls $(BUILD)/demo/root/bundles/com.example.gallery/sandbox/data/storage/el2/base/files/Pictures/Camera/*.jpg | head -3); do \
-	    cp -p "$$f" $(DEMO_CLOUD)/media/Camera/; done && \
-	  printf 'a note that lives in the cloud\n' >$(DEMO_CLOUD)/apps/com.example.notes/welcome.txt && \
-	  printf '{"url":"%s"}\n' "$(DEMO_CLOUD)" >$(BUILD)/demo/root/cloud/config.json; }
+	@test -f $(BUILD)/demo/root/device.json || ./$(BIN) --root $(BUILD)/demo/root demo --cloud $(BUILD)/demo/cloud
 	@echo "demo device: $(BUILD)/demo/root   store: $(BUILD)/demo/store   cloud: $(BUILD)/demo/cloud"
 
 run: demo

@@ -42,6 +42,9 @@
  */
 #include "demo.h"
 
+#include <cJSON.h>
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -902,5 +905,73 @@ demo_build(const char *root, uint64_t seed, ohb_error_t *err)
 		}
 	}
 	free(real_root);
+	return rc;
+}
+
+/* ---- a demo cloud ------------------------------------------------------------- */
+
+#define DEMO_CLOUD_PHOTOS 3
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+demo_build_cloud(const char *root, const char *cloud_dir, ohb_error_t *err)
+{
+	if (!root || !cloud_dir || cloud_dir[0] != '/')
+		return ohb_fail(err, OHB_E_PARAM, "the demo cloud needs an absolute folder");
+	char *camera = fsu_printf("%s/bundles/com.example.gallery/sandbox/" EL2F "/Pictures/Camera", root);
+	char *media = fsu_join(cloud_dir, "media/Camera");
+	char *notes = fsu_join(cloud_dir, "apps/com.example.notes");
+	char *conf_dir = fsu_join(root, "cloud");
+	char *names[DEMO_CLOUD_PHOTOS + 8] = { 0 };
+	size_t n = 0;
+	int rc = camera && media && notes && conf_dir ? 0 : ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	DIR *d = rc == 0 ? opendir(camera) : NULL;
+	if (rc == 0 && !d)
+		rc = ohb_fail_errno(err, errno, "cannot read the demo gallery's photos in %s (build the demo first)", camera);
+	struct dirent *de;
+	while (rc == 0 && (de = readdir(d)) != NULL && n < sizeof names / sizeof names[0]) {
+		size_t len = strlen(de->d_name);
+		if (len > 4 && strcmp(de->d_name + len - 4, ".jpg") == 0 && !(names[n++] = strdup(de->d_name)))
+			rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	}
+	if (d)
+		closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof names[0], cmp_names);
+	if (rc == 0)
+		rc = fsu_mkdir_p(media, 0755, err);
+	for (size_t i = 0; rc == 0 && i < n && i < DEMO_CLOUD_PHOTOS; i++) {
+		char *src = fsu_join(camera, names[i]);
+		int fd = src ? open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+		if (fd < 0)
+			rc = ohb_fail_errno(err, src ? errno : ENOMEM, "cannot open the demo photo %s", names[i]);
+		else
+			rc = fsu_copy_fd_atomic(fd, media, names[i], 0644, NULL, err);
+		if (fd >= 0)
+			close(fd);
+		free(src);
+	}
+	static const char note[] = "a note that lives in the cloud\n";
+	if (rc == 0 && (rc = fsu_mkdir_p(notes, 0755, err)) == 0)
+		rc = fsu_write_atomic(notes, "welcome.txt", note, sizeof note - 1, 0644, err);
+	cJSON *o = rc == 0 ? cJSON_CreateObject() : NULL;
+	char *conf = o && cJSON_AddStringToObject(o, "url", cloud_dir) ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	if (rc == 0 && !conf)
+		rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	if (rc == 0 && (rc = fsu_mkdir_p(conf_dir, 0700, err)) == 0)
+		rc = fsu_write_atomic(conf_dir, "config.json", conf, strlen(conf), 0600, err);
+	free(conf);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(camera);
+	free(media);
+	free(notes);
+	free(conf_dir);
 	return rc;
 }

@@ -22,4 +22,12 @@
  * bundle folders) is refused with 13900020: the demo never overwrites. */
 int demo_build(const char *root, uint64_t seed, ohb_error_t *err);
 
+/* Gives a demo device a directory cloud: cloud_dir (absolute, created) gets
+ * three of the gallery bundle's camera photos under media/Camera and a note
+ * under apps/com.example.notes, and <root>/cloud/config.json names it, so
+ * the cloudSync commands and the console's Cloud screen have something to
+ * list and sync at once. Files are written atomically; an existing
+ * config.json is replaced. */
+int demo_build_cloud(const char *root, const char *cloud_dir, ohb_error_t *err);
+
 #endif

@@ -230,14 +230,27 @@ cmd_bundle(cli_ctx_t *ctx, int argc, char **argv)
 int
 cmd_demo(cli_ctx_t *ctx, int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1)
-		return cli_usage(cli_find_command("demo"), "takes no arguments");
+	const char *cloud = NULL;
+	if (argc == 3 && strcmp(argv[1], "--cloud") == 0)
+		cloud = argv[2];
+	else if (argc > 1)
+		return cli_usage(cli_find_command("demo"), "takes only --cloud DIR");
 	ohb_error_t err;
 	if (fsu_mkdir_p(ctx->root, 0755, &err) != 0 || demo_build(ctx->root, 1, &err) != 0)
 		return cli_fail(ctx, &err);
+	if (cloud) {
+		char *abs = NULL;
+		if (fsu_mkdir_p(cloud, 0755, &err) != 0)
+			return cli_fail(ctx, &err);
+		if (!(abs = realpath(cloud, NULL)))
+			return cli_error(ctx, 13900002, "cannot resolve the demo cloud's folder");
+		int rc = demo_build_cloud(ctx->root, abs, &err);
+		free(abs);
+		if (rc != 0)
+			return cli_fail(ctx, &err);
+	}
 	if (!ctx->json)
-		printf("demo device built in %s\n", ctx->root);
+		printf("demo device built in %s%s%s\n", ctx->root, cloud ? ", its cloud in " : "", cloud ? cloud : "");
 	return CLI_OK;
 }
 
@@ -265,6 +278,6 @@ cmd_home(cli_ctx_t *ctx)
 	int rc = print_sets(ctx, store);
 	store_close(store);
 	if (!ctx->json)
-		printf("\nThe interactive console is not built yet; use the commands (ohbackup --help).\n");
+		printf("\nOn a terminal, ohbackup opens the console; ohbackup --help lists the commands.\n");
 	return rc;
 }

@@ -51,7 +51,9 @@ static const cli_command_t commands[] = {
 	    "  add NAME DIR   register the existing directory DIR as bundle NAME; its files\n"
 	    "                 are the bundle's /data/storage/el2/base/files",
 	    cmd_bundle },
-	{ "demo", "demo", "build a demo device (eight bundles of realistic shape) in the device root", NULL,
+	{ "demo", "demo [--cloud DIR]", "build a demo device (eight bundles of realistic shape) in the device root",
+	    "  --cloud DIR    also a directory cloud in DIR holding a few photos and a note, named in\n"
+	    "                 <root>/cloud/config.json (`make run` uses it)",
 	    cmd_demo },
 	{ "cloud", "cloud [--url URL] [--bundle B] SUB-COMMAND ...",
 	    "device-cloud sync of the media library and of bundles' cloud folders (cloudSync)",

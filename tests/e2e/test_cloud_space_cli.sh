@@ -16,7 +16,27 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 
-ohb demo >/dev/null || fail "demo"
+# 0. `demo --cloud DIR` (what `make run` uses): a directory cloud named in config.json with three photos
+#    and a note; `ls --remote` sees them before anything is synced, and a sync brings them down.
+run ohb demo --cloud "$WS/democloud"
+assert_rc 0 "demo --cloud"
+py 'import json,sys; assert json.load(open(sys.argv[1]))["url"]==sys.argv[2]' "$ROOT/cloud/config.json" "$WS/democloud" ||
+	fail "config.json does not name the demo cloud: $(cat "$ROOT/cloud/config.json")"
+[ "$(ls "$WS/democloud/media/Camera" | grep -c '\.jpg$')" = 3 ] || fail "the demo cloud has not three photos"
+assert_file "$WS/democloud/apps/com.example.notes/welcome.txt"
+run ohb cloud ls --remote
+assert_rc 0 "ls --remote of the demo cloud"
+[ "$(grep -c ' cloud  *Camera/IMG_.*\.jpg$' "$OUT")" = 3 ] || fail "ls --remote does not show the three photos: $(cat "$OUT")"
+run ohb cloud sync
+assert_rc 0 "sync with the demo cloud"
+for f in "$WS"/democloud/media/Camera/*.jpg; do
+	cmp -s "$f" "$ROOT/media/Camera/$(basename "$f")" || fail "$(basename "$f") did not come down"
+done
+run ohb cloud --bundle com.example.notes sync
+assert_rc 0 "FileSync with the demo cloud"
+assert_file "$ROOT/bundles/com.example.notes/sandbox/data/storage/el2/cloud/welcome.txt"
+rm -rf "$ROOT/media" "$ROOT/cloud" "$ROOT/bundles/com.example.notes/sandbox/data/storage/el2/cloud"
+
 CLOUD=$WS/cloud
 M=$ROOT/media
 APP=com.example.notes
