@@ -183,18 +183,6 @@ dav_encode(const char *path)
 	return out;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes %XX in place; false on a malformed escape or an encoded NUL. */
 static bool
 dav_decode(char *s)
@@ -205,8 +193,8 @@ dav_decode(char *s)
 			*o++ = *p;
 			continue;
 		}
-		int h = hexval(p[1]);
-		int l = h < 0 ? -1 : hexval(p[2]);
+		int h = fsu_hex_digit(p[1]);
+		int l = h < 0 ? -1 : fsu_hex_digit(p[2]);
 		if (h < 0 || l < 0 || (h == 0 && l == 0))
 			return false;
 		*o++ = (char)(h * 16 + l);

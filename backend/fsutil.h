@@ -72,7 +72,7 @@ int64_t fsu_now_ms(void);
 int64_t fsu_mono_ms(void);
 
 /* The value of a hex digit ('0'-'9', 'a'-'f', 'A'-'F'), or -1: the one
- * decoder behind every %-escape we read (.rp files, uris, the cloud state). */
+ * decoder behind every %-escape we read (.rp files, uris, WebDAV hrefs, the cloud state). */
 int fsu_hex_digit(char c);
 
 /* True when name is a valid spec uri: non-empty, [0-9A-Za-z_.] only, not "." or "..". */
