@@ -116,7 +116,7 @@ e2e: deps $(BIN)
 
 # Everything: the unit suites and the end-to-end tests, a round trip under valgrind, then both
 # suites again built with AddressSanitizer + UBSan (with clang when present, -Werror, so a clang
-# warning fails too). About two minutes on two cores.
+# warning fails too). About four minutes on two cores.
 check: deps $(BIN) $(UNIT)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "direct_copy.h"
 #include "errors.h"
 
 #define COPY_CHUNK (4u << 20)
@@ -29,6 +30,9 @@
  * as it goes, so that the fsync at its end waits for the tail only: copying
  * (CPU) and writing to the device overlap instead of following each other. */
 #define WRITEBACK_EVERY (8u << 20)
+/* Uncached copies (copy_uncached): sources smaller than this are copied the
+ * plain way (a few page-cache pages cost less than direct_copy's threads). */
+#define UNCACHED_MIN (8u << 20)
 
 char *
 fsu_printf(const char *fmt, ...)
@@ -179,6 +183,26 @@ fsu_copy_fd(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err)
 	return copy_fd(in_fd, out_fd, false, copied, err);
 }
 
+/* fsu_copy_fd_uncached; `writeback` as for copy_fd when it falls back. */
+static int
+copy_uncached(int in_fd, int out_fd, bool writeback, uint64_t *copied, ohb_error_t *err)
+{
+	struct stat st;
+	if (fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)UNCACHED_MIN) {
+		bool handled;
+		int rc = direct_copy(in_fd, out_fd, copied, &handled, err);
+		if (handled)
+			return rc;
+	}
+	return copy_fd(in_fd, out_fd, writeback, copied, err);
+}
+
+int
+fsu_copy_fd_uncached(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err)
+{
+	return copy_uncached(in_fd, out_fd, false, copied, err);
+}
+
 static atomic_uint temp_counter;  /* only makes temp names unique; not program state */
 
 static char *
@@ -271,7 +295,7 @@ fsu_copy_fd_atomic(int in_fd, const char *dir, const char *name, mode_t mode, ui
 	int fd = open_temp(dir, name, mode, &tmp, err);
 	if (fd < 0)
 		return err ? err->code : OHB_E_IO;
-	int rc = copy_fd(in_fd, fd, true, copied, err);
+	int rc = copy_uncached(in_fd, fd, true, copied, err);
 	if (rc != 0) {
 		/* Name the file in the sentence: "cannot copy data" alone helps no one. */
 		if (err) {

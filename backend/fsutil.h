@@ -21,13 +21,25 @@ int fsu_write_atomic(const char *dir, const char *name, const void *data, size_t
     ohb_error_t *err);
 
 /* Copies everything readable from in_fd (from its current offset) into
- * dir/name with the same durability rules as fsu_write_atomic. *copied may be NULL. */
+ * dir/name with the same durability rules as fsu_write_atomic, the way
+ * fsu_copy_fd_uncached does. *copied may be NULL. */
 int fsu_copy_fd_atomic(int in_fd, const char *dir, const char *name, mode_t mode, uint64_t *copied,
     ohb_error_t *err);
 
 /* Copies from in_fd to out_fd until EOF of in_fd (copy_file_range, then
  * sendfile, then read/write). Does not fsync. *copied may be NULL. */
 int fsu_copy_fd(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err);
+
+/* fsu_copy_fd for data nobody reads again soon (a big file going into a
+ * backup set, or into a restore's stage): when in_fd is a regular file of at
+ * least 8 MiB and out_fd's file system takes O_DIRECT, the bytes go straight
+ * to the device in aligned 4 MiB writes (the tail under one block, the
+ * ordinary way), so the copy fills no page cache — it does not push the
+ * operator's working set out, and leaves no writeback for the fsync that
+ * follows. Otherwise, or if the file system refuses direct writes midway, it
+ * is fsu_copy_fd. out_fd's status flags are as they were on return; its
+ * offset must be a multiple of 4096 for the direct path (else plain copy). */
+int fsu_copy_fd_uncached(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err);
 
 /* Gives the anonymous file open on in_fd the name dir/name with the same
  * durability rules as fsu_write_atomic, without copying a byte: linkat of

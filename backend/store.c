@@ -895,6 +895,22 @@ store_open_file(store_t *st, const char *set_id, const char *bundle, const char 
 }
 
 int
+store_copy_file_to(store_t *st, const char *set_id, const char *bundle, const char *uri, int out_fd,
+    uint64_t *bytes, ohb_error_t *err)
+{
+	*bytes = 0;
+	int in = -1;
+	int rc = store_open_file(st, set_id, bundle, uri, &in, err);
+	if (rc != 0)
+		return rc;
+	size_t n = strlen(uri);
+	bool read_back = n > 4 && strcmp(uri + n - 4, ".tar") == 0;
+	rc = read_back ? fsu_copy_fd(in, out_fd, bytes, err) : fsu_copy_fd_uncached(in, out_fd, bytes, err);
+	close(in);
+	return rc;
+}
+
+int
 store_remove_interrupted(store_t *st, const char *set_id, ohb_error_t *err)
 {
 	if (!set_id_parse(set_id, NULL, NULL) || !set_folder_exists(st, set_id))

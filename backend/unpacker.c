@@ -1178,7 +1178,7 @@ stage_add_file(stage_t *st, int fd, const char *sandbox_path, uint32_t mode, int
 	if ((rc = stage_create_file(st, path, clean_mode(mode), &exact, &out, err)) != 0)
 		return rc;
 	uint64_t copied = 0;
-	if ((rc = fsu_copy_fd(fd, out, &copied, err)) != 0) {
+	if ((rc = fsu_copy_fd_uncached(fd, out, &copied, err)) != 0) {
 		close(out);
 		return rc;
 	}

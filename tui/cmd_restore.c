@@ -15,7 +15,6 @@
 
 #include "cli.h"
 #include "cli_run.h"
-#include "fsutil.h"
 
 typedef struct restore_run {
 	run_tracker_t t;
@@ -46,15 +45,13 @@ on_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 	pthread_mutex_lock(&r->t.lock);
 	run_bundle_t *b = run_tracker_find(&r->t, f->bundle_name);
 	pthread_mutex_unlock(&r->t.lock);
-	int in = -1;
 	ohb_error_t e;
 	uint64_t bytes = 0;
 	if (!b) {
 		/* not ours; nothing to do but close */
 	} else if (err) {
 		run_fail_bundle(&r->t, f->bundle_name, err, message);
-	} else if (store_open_file(r->store, r->set_id, b->name, f->uri, &in, &e) != 0 ||
-	    fsu_copy_fd(in, f->fd, &bytes, &e) != 0) {
+	} else if (store_copy_file_to(r->store, r->set_id, b->name, f->uri, f->fd, &bytes, &e) != 0) {
 		run_fail_bundle(&r->t, f->bundle_name, e.code, e.message);
 		ohb_session_cancel(r->s, f->bundle_name);
 	} else {
@@ -66,8 +63,6 @@ on_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 		run_json_file(&r->t, f->bundle_name, f->uri, bytes);
 		request_next(r, b);
 	}
-	if (in >= 0)
-		close(in);
 	if (f->fd >= 0)
 		close(f->fd);
 	if (f->manifest_fd >= 0)

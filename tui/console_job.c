@@ -110,9 +110,7 @@ cb_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 	} else if (err) {
 		fail_bundle(j, i, err, message);
 	} else if (j->kind == JOB_RESTORE) {
-		int in = -1;
-		if (store_open_file(j->store, j->set_id, j->b[i].name, f->uri, &in, &e) != 0 ||
-		    fsu_copy_fd(in, f->fd, &bytes, &e) != 0) {
+		if (store_copy_file_to(j->store, j->set_id, j->b[i].name, f->uri, f->fd, &bytes, &e) != 0) {
 			fail_bundle(j, i, e.code, e.message);
 			ohb_session_cancel(j->s, f->bundle_name);
 		} else {
@@ -125,8 +123,6 @@ cb_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 			cevq_push(j->q, ev);
 			restore_next(j, i);
 		}
-		if (in >= 0)
-			close(in);
 	} else if (j->w) {
 		int rc = store_writer_put_file(j->w, f->bundle_name, f->uri, f->fd, &bytes, &e);
 		uint64_t rp = 0;

@@ -141,6 +141,17 @@ void store_strings_free(char **v, size_t n);
 int store_open_file(store_t *st, const char *set_id, const char *bundle, const char *uri, int *fd_out,
     ohb_error_t *err);
 
+/* What a restoring client does with the fd onFileReady gave it: copies
+ * <set>/<bundle>/<uri> into out_fd (from its offset; not fsync'd, the restore
+ * makes its stage durable) and says how many bytes. A tar (a uri ending in
+ * ".tar") is copied through the page cache, where the service reads it back
+ * at once; any other file (a big file, which the service moves into its
+ * stage untouched) is copied without filling the page cache
+ * (fsu_copy_fd_uncached in backend/fsutil.h). Errors: store_open_file's, or
+ * the copy's errno with a sentence. */
+int store_copy_file_to(store_t *st, const char *set_id, const char *bundle, const char *uri, int out_fd,
+    uint64_t *bytes, ohb_error_t *err);
+
 /* Removes an interrupted set (13900001 for a complete one, 13900020 for an
  * unknown id). */
 int store_remove_interrupted(store_t *st, const char *set_id, ohb_error_t *err);

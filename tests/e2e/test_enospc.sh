@@ -1,6 +1,7 @@
 #!/bin/sh
 # A full store: with an 8 MiB tmpfs as the store, a small backup succeeds; a
-# backup bigger than the space left fails (exit != 0) with 13900025; the
+# backup bigger than the space left fails (exit != 0) with 13900025 (many
+# small files and 3 MiB files, then one 10 MiB file); the
 # first set stays complete, listed and restorable. Needs root (mount); skipped
 # with a SKIP line otherwise.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -52,6 +53,19 @@ run ohb restore "$SET1"
 assert_rc 0 "restore of the first set from the full store"
 snapshot "$SMALL" "$WS/small.after"
 assert_same_snapshot "$WS/small.snap" "$WS/small.after" "small bundle restored from the full store"
+# A single 10 MiB file (copied into the store with direct writes) fails the
+# same way and leaves no temp file behind.
+HUGE=$WS/apps/huge
+mkdir -p "$HUGE"
+mkrand "$HUGE/disk.img" $((10 * MiB))
+run ohb bundle add org.test.huge "$HUGE"
+assert_rc 0 "bundle add huge"
+run ohb backup org.test.huge
+assert_rc_nonzero "backup of a 10 MiB file into an 8 MiB store"
+grep -Eq 'error 13900025: [^ ]' "$ERR" "$OUT" || fail "no 'error 13900025: <sentence>' for the 10 MiB file"
+left=$(find "$STORE" -name '.*.tmp.*' | head -3)
+[ -z "$left" ] || fail "temp files left in the store: $left"
+
 # The store stays usable: a small backup still fits in what is left.
 SET3=$(backup_set org.test.small) || fail "a small backup fails after the store filled up"
 log "full store: 13900025 reported, $SET1 intact and restored"

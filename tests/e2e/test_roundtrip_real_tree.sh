@@ -34,6 +34,11 @@ printf 'long\n' >"$DATA/zz extra/$long/deeper/$long.txt"
 mkrand "$DATA/zz extra/big.bin" $((3 * 1024 * 1024 + 17))
 mkrand "$DATA/zz extra/exactly2MiB.dat" $((2 * 1024 * 1024))
 mkrand "$DATA/zz extra/noext" $((2 * 1024 * 1024 + 1))
+# 8 MiB and more go through the direct (O_DIRECT) copies on both sides: one
+# ends on a block boundary, one has a tail of 123 bytes after it.
+mkrand "$DATA/zz extra/direct-8MiB.img" $((8 * 1024 * 1024))
+mkrand "$DATA/zz extra/direct-tail.img" $((9 * 1024 * 1024 + 123))
+touch -d '@1650000000.5' "$DATA/zz extra/direct-tail.img"
 touch -d '@1600000000.123456789' "$DATA/zz extra/big.bin"
 touch -d '@1500000000.987654321' "$DATA/zz extra/noext"
 touch -d '@1400000000' "$DATA/zz extra/empty dir" "$DATA/zz extra/private"

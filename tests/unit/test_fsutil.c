@@ -3,11 +3,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "direct_copy.h"
 #include "errors.h"
 #include "fsutil.h"
 
@@ -245,6 +248,178 @@ START_TEST(link_fd_atomic_names_only_anonymous_files)
 }
 END_TEST
 
+/* A file of n pseudo-random bytes in dir; returns its fd (read-only, offset 0). */
+static int
+random_file(const char *dir, const char *name, size_t n, char **bytes_out)
+{
+	char *buf = malloc(n ? n : 1);
+	ck_assert_ptr_nonnull(buf);
+	uint32_t x = (uint32_t)n * 2654435761u + 1;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		buf[i] = (char)x;
+	}
+	ohb_error_t err;
+	ck_assert_int_eq(fsu_write_atomic(dir, name, buf, n, 0600, &err), 0);
+	char *p = fsu_join(dir, name);
+	int fd = open(p, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	free(p);
+	*bytes_out = buf;
+	return fd;
+}
+
+static void
+assert_file_is(const char *dir, const char *name, const char *bytes, size_t n)
+{
+	char *p = fsu_join(dir, name);
+	char *text = NULL;
+	size_t len = 0;
+	ohb_error_t err;
+	ck_assert_int_eq(fsu_read_file(p, n + 1, &text, &len, &err), 0);
+	ck_assert_uint_eq(len, n);
+	ck_assert_int_eq(memcmp(text, bytes, n), 0);
+	free(text);
+	free(p);
+}
+
+/* Whether this file system takes O_DIRECT at all (tmpfs before Linux 6.6 does not). */
+static bool
+dir_takes_direct(const char *dir)
+{
+	char *p = fsu_join(dir, ".probe");
+	int fd = open(p, O_WRONLY | O_CREAT | O_DIRECT, 0600);
+	if (fd >= 0)
+		close(fd);
+	unlink(p);
+	free(p);
+	return fd >= 0;
+}
+
+/* Every size shape: empty, under one block, whole blocks, a chunk and a
+ * tail, many chunks; from offset 0 and from the middle of the source. The
+ * bytes, the count, both offsets and out_fd's flags come out right. */
+START_TEST(direct_copy_copies_every_shape)
+{
+	char *d = make_tmpdir();
+	bool direct_ok = dir_takes_direct(d);
+	if (!direct_ok)
+		fprintf(stderr, "fsutil: %s takes no O_DIRECT; checking the fallback only\n", d);
+	const size_t sizes[] = {0, 100, DC_ALIGN, DC_ALIGN + 1, DC_CHUNK, DC_CHUNK + 4095,
+	                        3 * DC_CHUNK + 777, 11 * DC_CHUNK + DC_ALIGN};
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		for (int from_middle = 0; from_middle < 2; from_middle++) {
+			size_t n = sizes[k], skip = from_middle ? n / 3 : 0;
+			char *bytes;
+			int in = random_file(d, "src", n, &bytes);
+			ck_assert_int_eq(lseek(in, (off_t)skip, SEEK_SET), (off_t)skip);
+			char *out_path = fsu_join(d, "dst");
+			int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			ck_assert_int_ge(out, 0);
+			int flags = fcntl(out, F_GETFL);
+			uint64_t copied = 1;
+			bool handled = false;
+			ohb_error_t err;
+			ck_assert_int_eq(direct_copy(in, out, &copied, &handled, &err), 0);
+			ck_assert(handled == direct_ok);
+			if (!handled)
+				ck_assert_int_eq(fsu_copy_fd(in, out, &copied, &err), 0);
+			ck_assert_uint_eq(copied, n - skip);
+			ck_assert_int_eq(lseek(in, 0, SEEK_CUR), (off_t)n);
+			ck_assert_int_eq(lseek(out, 0, SEEK_CUR), (off_t)(n - skip));
+			ck_assert_int_eq(fcntl(out, F_GETFL), flags);
+			close(out);
+			close(in);
+			assert_file_is(d, "dst", bytes + skip, n - skip);
+			free(out_path);
+			free(bytes);
+		}
+	}
+	fsu_rm_rf(d, NULL);
+	free(d);
+}
+END_TEST
+
+/* Where the direct path cannot go it touches nothing: an out offset off the
+ * block grid, O_APPEND. fsu_copy_fd_uncached then copies the plain way. */
+START_TEST(direct_copy_declines_without_touching)
+{
+	char *d = make_tmpdir();
+	char *bytes;
+	size_t n = 9u << 20;
+	int in = random_file(d, "src", n, &bytes);
+	char *out_path = fsu_join(d, "dst");
+	int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_eq(write(out, "abc", 3), 3);
+	uint64_t copied = 0;
+	bool handled = true;
+	ohb_error_t err;
+	ck_assert_int_eq(direct_copy(in, out, &copied, &handled, &err), 0);
+	ck_assert(!handled);
+	ck_assert_int_eq(lseek(in, 0, SEEK_CUR), 0);
+	ck_assert_int_eq(lseek(out, 0, SEEK_CUR), 3);
+	ck_assert_int_eq(fsu_copy_fd_uncached(in, out, &copied, &err), 0);
+	ck_assert_uint_eq(copied, n);
+	close(out);
+	char *want = malloc(n + 3);
+	memcpy(want, "abc", 3);
+	memcpy(want + 3, bytes, n);
+	assert_file_is(d, "dst", want, n + 3);
+	free(want);
+
+	out = open(out_path, O_WRONLY | O_TRUNC | O_APPEND);
+	ck_assert_int_eq(lseek(in, 0, SEEK_SET), 0);
+	handled = true;
+	ck_assert_int_eq(direct_copy(in, out, &copied, &handled, &err), 0);
+	ck_assert(!handled);
+	ck_assert_int_eq(lseek(in, 0, SEEK_CUR), 0);
+	close(out);
+	close(in);
+	free(out_path);
+	free(bytes);
+	fsu_rm_rf(d, NULL);
+	free(d);
+}
+END_TEST
+
+/* An atomic copy of a big file into a full file system: 13900025 with a
+ * sentence, and nothing left behind (no temp file, no final name). Needs
+ * root for the tmpfs; skipped otherwise. */
+START_TEST(uncached_atomic_copy_on_a_full_disk)
+{
+	char *d = make_tmpdir();
+	char *mnt = fsu_join(d, "mnt");
+	ck_assert_int_eq(mkdir(mnt, 0700), 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=4m") != 0) {
+		fprintf(stderr, "fsutil: cannot mount a tmpfs (%s); skipping the full-disk copy\n", strerror(errno));
+	} else {
+		char *bytes;
+		int in = random_file(d, "src", 9u << 20, &bytes);
+		ohb_error_t err;
+		uint64_t copied = 0;
+		int rc = fsu_copy_fd_atomic(in, mnt, "big", 0600, &copied, &err);
+		ck_assert_int_eq(rc, OHB_E_NOSPC);
+		ck_assert_ptr_nonnull(strstr(err.message, "big"));
+		DIR *dir = opendir(mnt);
+		struct dirent *de;
+		int entries = 0;
+		while ((de = readdir(dir)))
+			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+				entries++;
+		closedir(dir);
+		ck_assert_int_eq(entries, 0);
+		close(in);
+		free(bytes);
+		umount2(mnt, MNT_DETACH);
+	}
+	free(mnt);
+	fsu_rm_rf(d, NULL);
+	free(d);
+}
+END_TEST
+
 Suite *fsutil_suite(void)
 {
 	Suite *s = suite_create("fsutil");
@@ -259,6 +434,9 @@ Suite *fsutil_suite(void)
 	tcase_add_test(tc, uri_rule);
 	tcase_add_test(tc, mkdir_p_over_a_file_fails);
 	tcase_add_test(tc, link_fd_atomic_names_only_anonymous_files);
+	tcase_add_test(tc, direct_copy_copies_every_shape);
+	tcase_add_test(tc, direct_copy_declines_without_touching);
+	tcase_add_test(tc, uncached_atomic_copy_on_a_full_disk);
 	suite_add_tcase(s, tc);
 	return s;
 }
