@@ -10,7 +10,8 @@
 #   the size each    (e) a copy of /usr/share/doc (a real tree of this machine)
 # Each job runs every tool once as a warm-up, then BENCH_REPS times (default 5;
 # restic's full backups BENCH_SLOW_REPS, default 3), the tools alternating
-# within each repetition. cp -r runs for (b) (its target's peer) and (e) only.
+# within each repetition and the order rotated from one to the next
+# (run_rotated). cp -r runs for (b) (its target's peer) and (e) only.
 # Rows "...; sync" are references, not targets: the peer followed by sync(1),
 # i.e. with its output on disk, as ohbackup's always is (fsync before rename). Caches are never dropped (warm cache); `sync` runs
 # before every timed command so that no one pays for another's dirty pages.
@@ -96,7 +97,7 @@ machine() {
 	mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 	{
 		echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') — \`make bench\` (tests/bench/peers.sh), seed $SEED, scale $SCALE,"
-		echo "$REPS timed repetitions after one warm-up (restic's full backups: $SLOW_REPS), tools alternating, warm cache."
+		echo "$REPS timed repetitions after one warm-up (restic's full backups: $SLOW_REPS), tools alternating (order rotated each repetition), warm cache."
 		echo
 		echo "- Machine: $(nproc) cores ($cpu), $mem memory, Linux $(uname -r)"
 		echo "- File system of the data, the stores and the outputs: $fs ($opts)"
@@ -188,8 +189,59 @@ make_data() {
 
 # ---- jobs ---------------------------------------------------------------------------
 
+# run_rotated REP STEP... — runs the steps (functions), starting at step REP
+# mod N. Where a tool runs in a repetition changes what ran just before it: on
+# a virtual machine, a tool whose predecessor freed its output writes into
+# pages the host still backs, one that follows a kept output into pages the
+# host must fault in again (2.5 ms per MB measured here); a fixed order would
+# hand the same tool the slow case every time.
+run_rotated() {
+	local r=$1 i
+	shift
+	local steps=("$@")
+	for ((i = 0; i < ${#steps[@]}; i++)); do
+		"${steps[$(((i + r) % ${#steps[@]}))]}"
+	done
+}
+
 # A full backup of one bundle: ohbackup, tar, bsdtar, restic (fresh repository,
-# init not timed), cp -r [, cp -r + sync].
+# init not timed), cp -r [, cp -r + sync]. The steps see backup_job's locals.
+bk_ohb() {
+	timed "ohbackup backup" "$rep" ohb "$W/R$s" "$W/S$s" backup "bench.$s"
+	rm -rf "$W/S$s"/2*
+}
+bk_tar() {
+	timed "GNU tar -cf" "$rep" tar -cf "$o/x.tar" -C "$src" .
+	rm -f "$o/x.tar"
+}
+# what tar costs when its output must be on disk too, as ohbackup's is
+bk_tar_sync() {
+	timed "GNU tar -cf; sync" "$rep" sh -c 'tar -cf "$1" -C "$2" . && sync' sh "$o/x.tar" "$src"
+	rm -f "$o/x.tar"
+}
+bk_bsdtar() {
+	have bsdtar || return 0
+	timed "bsdtar -cf" "$rep" bsdtar -cf "$o/x.bsdtar" -C "$src" .
+	rm -f "$o/x.bsdtar"
+}
+bk_restic() {
+	have restic && [ "$rep" -le "$SLOW_REPS" ] || return 0
+	restic -q -r "$o/repo" init >/dev/null 2>&1
+	timed "restic backup" "$rep" restic -q -r "$o/repo" backup "$src"
+	rm -rf "$o/repo"
+}
+# cp -r, the target's peer for (b): only where it has few files to create
+# (copies of 50 000 files would be deleted by the thousand)
+bk_cp() {
+	[ "$s" = b ] || [ "$s" = e ] || return 0
+	timed "cp -r" "$rep" cp -r "$src" "$o/cp"
+	trash "$o/cp"
+}
+bk_cp_sync() {
+	[ "$s" = b ] || return 0
+	timed "cp -r; sync" "$rep" sh -c 'cp -r "$1" "$2" && sync' sh "$src" "$o/cp"
+	trash "$o/cp"
+}
 backup_job() { # ID TITLE SET TAR_TARGET CP_TARGET
 	local id=$1 title=$2 s=$3 tt=$4 ct=$5 rep
 	want "$id" || return 0
@@ -198,35 +250,33 @@ backup_job() { # ID TITLE SET TAR_TARGET CP_TARGET
 	[ -n "$ct" ] && target "cp -r" "$ct"
 	local src=$W/data/$s o=$W/out
 	for rep in $(seq 0 "$REPS"); do
-		timed "ohbackup backup" "$rep" ohb "$W/R$s" "$W/S$s" backup "bench.$s"
-		rm -rf "$W/S$s"/2*
-		timed "GNU tar -cf" "$rep" tar -cf "$o/x.tar" -C "$src" .
-		rm -f "$o/x.tar"
-		# what tar costs when its output must be on disk too, as ohbackup's is
-		timed "GNU tar -cf; sync" "$rep" sh -c 'tar -cf "$1" -C "$2" . && sync' sh "$o/x.tar" "$src"
-		rm -f "$o/x.tar"
-		if have bsdtar; then
-			timed "bsdtar -cf" "$rep" bsdtar -cf "$o/x.bsdtar" -C "$src" .
-			rm -f "$o/x.bsdtar"
-		fi
-		if have restic && [ "$rep" -le "$SLOW_REPS" ]; then
-			restic -q -r "$o/repo" init >/dev/null 2>&1
-			timed "restic backup" "$rep" restic -q -r "$o/repo" backup "$src"
-			rm -rf "$o/repo"
-		fi
-		# cp -r, the target's peer for (b): only where it has few files to
-		# create (copies of 50 000 files would be deleted by the thousand)
-		if [ "$s" = b ] || [ "$s" = e ]; then
-			timed "cp -r" "$rep" cp -r "$src" "$o/cp"
-			trash "$o/cp"
-		fi
-		if [ "$s" = b ]; then
-			timed "cp -r; sync" "$rep" sh -c 'cp -r "$1" "$2" && sync' sh "$src" "$o/cp"
-			trash "$o/cp"
-		fi
+		run_rotated "$rep" bk_ohb bk_tar bk_tar_sync bk_bsdtar bk_restic bk_cp bk_cp_sync
 	done
 }
 
+bm_ohb() {
+	timed "ohbackup backup --all" "$rep" ohb "$W/Rd" "$W/Sd" backup --all
+	rm -rf "$W/Sd"/2*
+}
+bm_tar() {
+	timed "GNU tar -cf ×8" "$rep" sh -c 'for i in 1 2 3 4 5 6 7 8; do tar -cf "$2/x$i.tar" -C "$1/b$i" . || exit 1; done' sh "$W/data/d" "$o"
+	rm -f "$o"/x*.tar
+}
+bm_tar_sync() {
+	timed "GNU tar -cf ×8; sync" "$rep" sh -c 'for i in 1 2 3 4 5 6 7 8; do tar -cf "$2/s$i.tar" -C "$1/b$i" . || exit 1; done; sync' sh "$W/data/d" "$o"
+	rm -f "$o"/s*.tar
+}
+bm_bsdtar() {
+	have bsdtar || return 0
+	timed "bsdtar -cf ×8" "$rep" sh -c 'for i in 1 2 3 4 5 6 7 8; do bsdtar -cf "$2/x$i.tar" -C "$1/b$i" . || exit 1; done' sh "$W/data/d" "$o"
+	rm -f "$o"/x*.tar
+}
+bm_restic() {
+	have restic && [ "$rep" -le "$SLOW_REPS" ] || return 0
+	restic -q -r "$o/repo" init >/dev/null 2>&1
+	timed "restic backup ×8" "$rep" sh -c 'for i in 1 2 3 4 5 6 7 8; do restic -q -r "$2/repo" backup "$1/b$i" || exit 1; done' sh "$W/data/d" "$o"
+	rm -rf "$o/repo"
+}
 backup_many_job() {
 	local id=d rep i
 	want "$id" || return 0
@@ -237,25 +287,34 @@ backup_many_job() {
 	target "restic backup ×8" 0.6
 	local o=$W/out
 	for rep in $(seq 0 "$REPS"); do
-		timed "ohbackup backup --all" "$rep" ohb "$W/Rd" "$W/Sd" backup --all
-		rm -rf "$W/Sd"/2*
-		timed "GNU tar -cf ×8" "$rep" sh -c 'for i in 1 2 3 4 5 6 7 8; do tar -cf "$2/x$i.tar" -C "$1/b$i" . || exit 1; done' sh "$W/data/d" "$o"
-		timed "GNU tar -cf ×8; sync" "$rep" sh -c 'for i in 1 2 3 4 5 6 7 8; do tar -cf "$2/s$i.tar" -C "$1/b$i" . || exit 1; done; sync' sh "$W/data/d" "$o"
-		rm -f "$o"/x*.tar "$o"/s*.tar
-		if have bsdtar; then
-			timed "bsdtar -cf ×8" "$rep" sh -c 'for i in 1 2 3 4 5 6 7 8; do bsdtar -cf "$2/x$i.tar" -C "$1/b$i" . || exit 1; done' sh "$W/data/d" "$o"
-			rm -f "$o"/x*.tar
-		fi
-		if have restic && [ "$rep" -le "$SLOW_REPS" ]; then
-			restic -q -r "$o/repo" init >/dev/null 2>&1
-			timed "restic backup ×8" "$rep" sh -c 'for i in 1 2 3 4 5 6 7 8; do restic -q -r "$2/repo" backup "$1/b$i" || exit 1; done' sh "$W/data/d" "$o"
-			rm -rf "$o/repo"
-		fi
+		run_rotated "$rep" bm_ohb bm_tar bm_tar_sync bm_bsdtar bm_restic
 	done
 }
 
 # Restore of a set into an empty folder. Every repetition gets new folders (and
 # for ohbackup a new device root whose bundle points there).
+rs_ohb() {
+	mkdir -p "$o/ohb$rep"
+	"$OHB" --root "$o/R$rep" --store "$W/S$s" bundle add "bench.$s" "$o/ohb$rep" >/dev/null || die "bundle add for the restore"
+	timed "ohbackup restore" "$rep" ohb "$o/R$rep" "$W/S$s" restore "$set" "bench.$s"
+}
+rs_tar() {
+	mkdir -p "$o/tar$rep"
+	timed "GNU tar -xf" "$rep" tar -xf "$o/x.tar" -C "$o/tar$rep"
+}
+rs_tar_sync() {
+	mkdir -p "$o/tars$rep"
+	timed "GNU tar -xf; sync" "$rep" sh -c 'tar -xf "$1" -C "$2" && sync' sh "$o/x.tar" "$o/tars$rep"
+}
+rs_bsdtar() {
+	have bsdtar || return 0
+	mkdir -p "$o/bsd$rep"
+	timed "bsdtar -xf" "$rep" bsdtar -xf "$o/x.bsdtar" -C "$o/bsd$rep"
+}
+rs_restic() {
+	have restic || return 0
+	timed "restic restore" "$rep" restic -q -r "$o/repo" restore latest --target "$o/restic$rep"
+}
 restore_job() { # ID TITLE SET
 	local id=$1 title=$2 s=$3 rep set
 	want "$id" || return 0
@@ -269,19 +328,7 @@ restore_job() { # ID TITLE SET
 	have bsdtar && bsdtar -cf "$o/x.bsdtar" -C "$src" .
 	have restic && { restic -q -r "$o/repo" init >/dev/null 2>&1; restic -q -r "$o/repo" backup "$src" >/dev/null; }
 	for rep in $(seq 0 "$REPS"); do
-		mkdir -p "$o/ohb$rep"
-		"$OHB" --root "$o/R$rep" --store "$W/S$s" bundle add "bench.$s" "$o/ohb$rep" >/dev/null || die "bundle add for the restore"
-		timed "ohbackup restore" "$rep" ohb "$o/R$rep" "$W/S$s" restore "$set" "bench.$s"
-		mkdir -p "$o/tar$rep" "$o/tars$rep"
-		timed "GNU tar -xf" "$rep" tar -xf "$o/x.tar" -C "$o/tar$rep"
-		timed "GNU tar -xf; sync" "$rep" sh -c 'tar -xf "$1" -C "$2" && sync' sh "$o/x.tar" "$o/tars$rep"
-		if have bsdtar; then
-			mkdir -p "$o/bsd$rep"
-			timed "bsdtar -xf" "$rep" bsdtar -xf "$o/x.bsdtar" -C "$o/bsd$rep"
-		fi
-		if have restic; then
-			timed "restic restore" "$rep" restic -q -r "$o/repo" restore latest --target "$o/restic$rep"
-		fi
+		run_rotated "$rep" rs_ohb rs_tar rs_tar_sync rs_bsdtar rs_restic
 	done
 	rm -f "$o/x.tar" "$o/x.bsdtar"
 	trash "$o"

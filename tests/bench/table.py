@@ -80,6 +80,8 @@ def build(workdir):
             med[tool] = (statistics.median(r[0] for r in ok), statistics.median(r[1] for r in ok),
                          statistics.median(r[2] for r in ok), len(ok), failed)
         ohb = next((t for t in tools if t.startswith("ohbackup")), None)
+        if ohb:  # ohbackup's row first, whatever tool the rotation ran first
+            tools = [ohb] + [t for t in tools if t != ohb]
         first = True
         for tool in tools:
             m = med[tool]
