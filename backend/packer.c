@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -859,6 +860,7 @@ typedef struct pf_helper {
 	prefetch_t *pf;
 	unsigned id;
 	opener_t op;
+	bool nowait;    /* preadv2(RWF_NOWAIT) works here (until it says otherwise) */
 	bool started;
 	pthread_t th;
 } pf_helper_t;
@@ -878,11 +880,12 @@ struct prefetch {
 	pf_helper_t helper[PF_MAX_HELPERS];
 };
 
-/* Reads a regular file of `size` bytes into buf (room for size + 1). */
+/* Reads a regular file of `size` bytes into buf (room for size + 1), the
+ * first *len bytes of which are there already. */
 static void
 pf_read(int fd, uint64_t size, char *buf, size_t *len, int *read_errno)
 {
-	size_t want = (size_t)size + 1, got = 0;
+	size_t want = (size_t)size + 1, got = *len;
 	while (got < want) {
 		ssize_t n = read(fd, buf + got, want - got);
 		if (n < 0 && errno == EINTR)
@@ -904,6 +907,44 @@ pf_read(int fd, uint64_t size, char *buf, size_t *len, int *read_errno)
 	*len = got;
 }
 
+/* The first read of a file, without waiting for the disk (RWF_NOWAIT):
+ * false, with nothing read, when its first bytes are not in the page cache;
+ * else true, with the file read whole as pf_read reads it, or its error. In
+ * the common case (all cached) that is one system call, as pf_read's is.
+ * *nowait goes false for good on a file system that cannot read that way. */
+static bool
+pf_read_if_cached(int fd, uint64_t size, char *buf, size_t *len, int *read_errno, bool *nowait)
+{
+	*len = 0;
+	if (*nowait && size > 0) {
+		struct iovec iov = {buf, (size_t)size + 1};
+		ssize_t n;
+		do
+			n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno == EAGAIN)
+			return false;
+		if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
+			*nowait = false;
+		} else if (n < 0) {
+			*read_errno = errno;
+			return true;
+		} else {
+			*len = (size_t)n;
+			if (n == 0 || (uint64_t)n >= size)
+				return true;  /* the end of the file, or past st_size: it grew */
+			/* partly cached: the rest, waiting */
+		}
+	}
+	pf_read(fd, size, buf, len, read_errno);
+	return true;
+}
+
+/* Fills chunk c (files seq * PF_CHUNK_FILES, ...). Files whose bytes are
+ * in the page cache are read at once; the others get a read-ahead request
+ * (POSIX_FADV_WILLNEED) and are read after the last file is opened, so that
+ * a chunk of files the page cache lost waits for the disk about once, not
+ * once per file. */
 static void
 pf_fill(pf_helper_t *h, pf_chunk_t *c, size_t seq)
 {
@@ -911,10 +952,13 @@ pf_fill(pf_helper_t *h, pf_chunk_t *c, size_t seq)
 	size_t first = seq * PF_CHUNK_FILES;
 	c->n = pf->n_files - first < PF_CHUNK_FILES ? pf->n_files - first : PF_CHUNK_FILES;
 	size_t used = 0;
+	int later_fd[PF_CHUNK_FILES];
+	size_t n_later = 0;
 	for (size_t i = 0; i < c->n; i++) {
 		pf_file_t *f = &c->f[i];
 		memset(f, 0, sizeof *f);
 		f->fd = -1;
+		later_fd[i] = -1;
 		const scan_entry_t *e = &pf->list->v[pf->file_idx[first + i]];
 		int fd = open_entry(&h->op, e, &f->st, &f->errnum);
 		if (fd < 0) {
@@ -928,9 +972,24 @@ pf_fill(pf_helper_t *h, pf_chunk_t *c, size_t seq)
 			continue;
 		}
 		f->off = used;
-		pf_read(fd, (uint64_t)f->st.st_size, c->data + used, &f->len, &f->read_errno);
+		if (!pf_read_if_cached(fd, (uint64_t)f->st.st_size, c->data + used, &f->len, &f->read_errno,
+		        &h->nowait)) {
+			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+			later_fd[i] = fd;
+			n_later++;
+			used += (size_t)need;  /* its room, whatever it holds in the end */
+			continue;
+		}
 		used += f->len;
 		close(fd);
+	}
+	for (size_t i = 0; n_later > 0 && i < c->n; i++) {
+		if (later_fd[i] < 0)
+			continue;
+		pf_file_t *f = &c->f[i];
+		pf_read(later_fd[i], (uint64_t)f->st.st_size, c->data + f->off, &f->len, &f->read_errno);
+		close(later_fd[i]);
+		n_later--;
 	}
 }
 
@@ -1031,6 +1090,7 @@ pf_start(const reg_bundle_t *b, const scan_list_t *list)
 		pf_helper_t *h = &pf->helper[i];
 		h->pf = pf;
 		h->id = i;
+		h->nowait = true;
 		if (opener_init(&h->op, b) != 0) {
 			pf_free(pf);
 			return NULL;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -741,6 +742,80 @@ START_TEST(read_ahead_packs_many_files_in_list_order)
 }
 END_TEST
 
+/* Drops path's pages from the page cache (written back first); true when its
+ * first page is then out of memory. */
+static bool
+evict_file(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fdatasync(fd), 0);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	bool out = false;
+	void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (m != MAP_FAILED) {
+		unsigned char v = 1;
+		out = mincore(m, 4096, &v) == 0 && !(v & 1);
+		munmap(m, 4096);
+	}
+	close(fd);
+	return out;
+}
+
+/* Files the page cache lost are read after a read-ahead request for their
+ * whole chunk (packer.c pf_fill): their bytes still come out in list order,
+ * every one of them, beside files that stayed in memory. */
+START_TEST(read_ahead_packs_files_the_page_cache_lost)
+{
+	fixture_t f;
+	fixture_init(&f);
+	char rel[128], text[64], path[600];
+	int evicted = 0;
+	for (int i = 0; i < 200; i++) {
+		snprintf(rel, sizeof rel, FILES "/d%02d/f%03d", i % 7, i);
+		snprintf(text, sizeof text, "cold file %d", i);
+		put_file(f.sandbox, rel, text);
+	}
+	put_pattern(f.sandbox, FILES "/d01/pattern", 100u * 1024);
+	/* every other file leaves memory; the rest stays cached */
+	for (int i = 0; i < 200; i += 2) {
+		snprintf(path, sizeof path, "%s/" FILES "/d%02d/f%03d", f.sandbox, i % 7, i);
+		evicted += evict_file(path);
+	}
+	snprintf(path, sizeof path, "%s/" FILES "/d01/pattern", f.sandbox);
+	evicted += evict_file(path);
+	if (evicted == 0)
+		fprintf(stderr, "packer: the page cache kept every file; the deferred reads were not exercised\n");
+	scan_list_t l;
+	scan(&f, &l);
+	manage_list_t m;
+	pack_result_t res;
+	ohb_error_t err;
+	ck_assert_int_eq(run_pack(&f, &l, &m, &res, &err), 0);
+	ck_assert_uint_eq(res.files_ok, 201);
+	ck_assert_uint_eq(res.files_failed, 0);
+	ck_assert_uint_eq(f.n_emit, 1);
+	static tar_entry_t te[300];
+	size_t n = read_tar(&f, "part.0.tar", te, 300);
+	size_t k = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		ck_assert_uint_lt(k, n);
+		ck_assert_str_eq(te[k].path, l.v[i].path);
+		k++;
+	}
+	const tar_entry_t *t = tar_find(te, n, "/" FILES "/d02/f100");
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(t->data, "cold file 100");
+	ck_assert_int_eq(run_shell("cd '%s' && mkdir x && tar -xf part.0.tar -C x 2>/dev/null && "
+	                           "diff -r x/" FILES " '%s/" FILES "' >/dev/null",
+	                           f.out, f.sandbox),
+	                 0);
+	manage_list_free(&m);
+	scan_list_free(&l);
+	fixture_done(&f);
+}
+END_TEST
+
 extern Suite *packer_suite(void);
 
 /* one line: the Makefile finds suites with ^Suite \*x_suite(void) */
@@ -764,6 +839,7 @@ Suite *packer_suite(void)
 	tcase_add_test(tc, empty_list_sends_nothing);
 	tcase_add_test(tc, big_file_names);
 	tcase_add_test(tc, read_ahead_packs_many_files_in_list_order);
+	tcase_add_test(tc, read_ahead_packs_files_the_page_cache_lost);
 	suite_add_tcase(s, tc);
 	return s;
 }
