@@ -180,6 +180,7 @@ struct stage {
 	} cache;
 	struct stage_paths *paths;   /* unpacker: what the stage holds (the reader's view) */
 	unsigned long removed;       /* unpacker: times something staged was removed */
+	bool replaced_any;           /* unpacker: a later entry replaced something staged */
 	stage_entry_t *entries;
 	size_t n_entries, cap_entries;
 	char **deletions;            /* canonical sandbox paths */
