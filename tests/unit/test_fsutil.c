@@ -420,6 +420,49 @@ START_TEST(uncached_atomic_copy_on_a_full_disk)
 }
 END_TEST
 
+/* A file system that takes no O_DIRECT (ramfs): direct_copy declines before
+ * reading a byte, and the uncached and atomic copies are plain ones with the
+ * same bytes. Needs root for the mount; skipped otherwise. */
+START_TEST(uncached_copy_where_direct_io_is_refused)
+{
+	char *d = make_tmpdir();
+	char *mnt = fsu_join(d, "ram");
+	ck_assert_int_eq(mkdir(mnt, 0700), 0);
+	if (mount("ramfs", mnt, "ramfs", 0, NULL) != 0) {
+		fprintf(stderr, "fsutil: cannot mount a ramfs (%s); skipping the refused-O_DIRECT copy\n",
+		    strerror(errno));
+	} else {
+		ck_assert(!dir_takes_direct(mnt));
+		char *bytes;
+		size_t n = 9u << 20;
+		int in = random_file(d, "src", n, &bytes);
+		char *out_path = fsu_join(mnt, "dst");
+		int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		ck_assert_int_ge(out, 0);
+		uint64_t copied = 0;
+		bool handled = true;
+		ohb_error_t err;
+		ck_assert_int_eq(direct_copy(in, out, &copied, &handled, &err), 0);
+		ck_assert(!handled);
+		ck_assert_int_eq(lseek(in, 0, SEEK_CUR), 0);
+		ck_assert_int_eq(fsu_copy_fd_uncached(in, out, &copied, &err), 0);
+		ck_assert_uint_eq(copied, n);
+		close(out);
+		assert_file_is(mnt, "dst", bytes, n);
+		ck_assert_int_eq(lseek(in, 0, SEEK_SET), 0);
+		ck_assert_int_eq(fsu_copy_fd_atomic(in, mnt, "atomic", 0600, &copied, &err), 0);
+		assert_file_is(mnt, "atomic", bytes, n);
+		close(in);
+		free(out_path);
+		free(bytes);
+		umount2(mnt, MNT_DETACH);
+	}
+	free(mnt);
+	fsu_rm_rf(d, NULL);
+	free(d);
+}
+END_TEST
+
 Suite *fsutil_suite(void)
 {
 	Suite *s = suite_create("fsutil");
@@ -437,6 +480,7 @@ Suite *fsutil_suite(void)
 	tcase_add_test(tc, direct_copy_copies_every_shape);
 	tcase_add_test(tc, direct_copy_declines_without_touching);
 	tcase_add_test(tc, uncached_atomic_copy_on_a_full_disk);
+	tcase_add_test(tc, uncached_copy_where_direct_io_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
