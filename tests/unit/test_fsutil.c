@@ -384,17 +384,28 @@ START_TEST(direct_copy_declines_without_touching)
 }
 END_TEST
 
+/* A fresh file system of type fstype mounted at d/name (malloc'd path), or
+ * NULL with a line saying which test part is skipped (mounting needs root). */
+static char *
+mount_scratch(const char *d, const char *name, const char *fstype, const char *opts, const char *skipped)
+{
+	char *mnt = fsu_join(d, name);
+	ck_assert_int_eq(mkdir(mnt, 0700), 0);
+	if (mount(fstype, mnt, fstype, 0, opts) == 0)
+		return mnt;
+	fprintf(stderr, "fsutil: cannot mount a %s (%s); skipping %s\n", fstype, strerror(errno), skipped);
+	free(mnt);
+	return NULL;
+}
+
 /* An atomic copy of a big file into a full file system: 13900025 with a
  * sentence, and nothing left behind (no temp file, no final name). Needs
  * root for the tmpfs; skipped otherwise. */
 START_TEST(uncached_atomic_copy_on_a_full_disk)
 {
 	char *d = make_tmpdir();
-	char *mnt = fsu_join(d, "mnt");
-	ck_assert_int_eq(mkdir(mnt, 0700), 0);
-	if (mount("tmpfs", mnt, "tmpfs", 0, "size=4m") != 0) {
-		fprintf(stderr, "fsutil: cannot mount a tmpfs (%s); skipping the full-disk copy\n", strerror(errno));
-	} else {
+	char *mnt = mount_scratch(d, "mnt", "tmpfs", "size=4m", "the full-disk copy");
+	if (mnt) {
 		char *bytes;
 		int in = random_file(d, "src", 9u << 20, &bytes);
 		ohb_error_t err;
@@ -426,12 +437,8 @@ END_TEST
 START_TEST(uncached_copy_where_direct_io_is_refused)
 {
 	char *d = make_tmpdir();
-	char *mnt = fsu_join(d, "ram");
-	ck_assert_int_eq(mkdir(mnt, 0700), 0);
-	if (mount("ramfs", mnt, "ramfs", 0, NULL) != 0) {
-		fprintf(stderr, "fsutil: cannot mount a ramfs (%s); skipping the refused-O_DIRECT copy\n",
-		    strerror(errno));
-	} else {
+	char *mnt = mount_scratch(d, "ram", "ramfs", NULL, "the refused-O_DIRECT copy");
+	if (mnt) {
 		ck_assert(!dir_takes_direct(mnt));
 		char *bytes;
 		size_t n = 9u << 20;
