@@ -178,7 +178,10 @@ void ce_active_set_locked(ohb_cloud_sync_t *s, const char *path, int state);
 void ce_active_clear_locked(ohb_cloud_sync_t *s, const char *path);
 const active_t *ce_active_find_locked(const ohb_cloud_sync_t *s, const char *path);
 bool ce_busy(ohb_cloud_sync_t *s, const char *rel);
-void ce_set_active(ohb_cloud_sync_t *s, const char *rel, int state);   /* state < 0 clears */
+/* Marks rel as transferring (state) unless something already is: false then.
+ * One locked step, so a run and a Download never take the same file. */
+bool ce_claim(ohb_cloud_sync_t *s, const char *rel, int state);
+void ce_release(ohb_cloud_sync_t *s, const char *rel);
 
 /* The state store (each takes c->lock). */
 void ce_save_store(ohb_cloud_sync_t *s, bool force);

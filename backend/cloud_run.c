@@ -319,13 +319,14 @@ download_stage(run_t *r, const cloud_entry_t *cv, size_t cn, const local_vec_t *
 		check_battery(r, OHB_CLOUD_SYNC_DOWNLOAD_FAILED);
 		if (r->fatal)
 			break;
-		ce_set_active(s, rel, OHB_CLOUD_FILE_DOWNLOADING);
+		if (!ce_claim(s, rel, OHB_CLOUD_FILE_DOWNLOADING))
+			continue;   /* a Download took it since the look above */
 		file_begin(s, rel);
 		place_t placed = PLACE_SAME;
 		struct stat st;
 		ohb_error_t e;
 		int rc = ct_fetch(s, r->d, rel, ce, lf, conflict, &r->x, &placed, &st, &e);
-		ce_set_active(s, rel, -1);
+		ce_release(s, rel);
 		file_end(s);
 		if (rc == CLOUD_CANCELLED) {
 			ce_record_state(s, rel, OHB_CLOUD_FILE_STOPPED);
@@ -425,10 +426,11 @@ upload_stage(run_t *r, const cloud_entry_t *cv, size_t cn)
 		check_battery(r, OHB_CLOUD_SYNC_UPLOAD_FAILED);
 		if (r->fatal)
 			break;
-		ce_set_active(s, lf->path, OHB_CLOUD_FILE_UPLOADING);
+		if (!ce_claim(s, lf->path, OHB_CLOUD_FILE_UPLOADING))
+			continue;   /* a Download took it since the look above */
 		file_begin(s, lf->path);
 		int rc = ct_push(s, r->d, lf->path, &r->x, &e);
-		ce_set_active(s, lf->path, -1);
+		ce_release(s, lf->path);
 		file_end(s);
 		if (rc == CLOUD_CANCELLED) {
 			ce_record_state(s, lf->path, OHB_CLOUD_FILE_STOPPED);

@@ -296,22 +296,9 @@ ce_uri_parse(ohb_cloud_t *c, const char *uri, ohb_cloud_sync_t **scope, char **r
 char *
 ce_uri_of(const ohb_cloud_sync_t *s, const char *rel)
 {
-	size_t n = strlen(rel);
-	char *enc = malloc(n * 3 + 1);
+	char *enc = fsu_url_encode(rel);
 	if (!enc)
 		return NULL;
-	static const char hex[] = "0123456789ABCDEF";
-	size_t w = 0;
-	for (const unsigned char *p = (const unsigned char *)rel; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("-._~/", *p)) {
-			enc[w++] = (char)*p;
-		} else {
-			enc[w++] = '%';
-			enc[w++] = hex[*p >> 4];
-			enc[w++] = hex[*p & 15];
-		}
-	}
-	enc[w] = '\0';
 	char *uri = fsu_printf("%s%s", s->uri_prefix, enc);
 	free(enc);
 	return uri;
@@ -652,14 +639,22 @@ ce_busy(ohb_cloud_sync_t *s, const char *rel)
 	return b;
 }
 
-void
-ce_set_active(ohb_cloud_sync_t *s, const char *rel, int state)
+bool
+ce_claim(ohb_cloud_sync_t *s, const char *rel, int state)
 {
 	pthread_mutex_lock(&s->c->lock);
-	if (state < 0)
-		ce_active_clear_locked(s, rel);
-	else
+	bool free_to_take = ce_active_find_locked(s, rel) == NULL;
+	if (free_to_take)
 		ce_active_set_locked(s, rel, state);
+	pthread_mutex_unlock(&s->c->lock);
+	return free_to_take;
+}
+
+void
+ce_release(ohb_cloud_sync_t *s, const char *rel)
+{
+	pthread_mutex_lock(&s->c->lock);
+	ce_active_clear_locked(s, rel);
 	pthread_mutex_unlock(&s->c->lock);
 }
 
