@@ -158,31 +158,6 @@ typedef struct dav_req {
 
 /* ---- small text helpers ---------------------------------------------------- */
 
-/* Percent-encodes a cloud path for a URL, keeping '/' and RFC 3986's unreserved characters. */
-static char *
-dav_encode(const char *path)
-{
-	size_t len = strlen(path);
-	char *out = malloc(len * 3 + 1);
-	if (!out)
-		return NULL;
-	static const char hex[] = "0123456789ABCDEF";
-	char *o = out;
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-		unsigned char c = *p;
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-		    c == '_' || c == '~' || c == '/') {
-			*o++ = (char)c;
-		} else {
-			*o++ = '%';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
 /* Decodes %XX in place; false on a malformed escape or an encoded NUL. */
 static bool
 dav_decode(char *s)
@@ -763,7 +738,7 @@ status_ok(CURLcode cc, const dav_req_t *r)
 static char *
 dav_url(const dav_cloud_t *dc, const char *path, bool folder)
 {
-	char *enc = dav_encode(path);
+	char *enc = fsu_url_encode(path);
 	if (!enc)
 		return NULL;
 	char *u = fsu_printf("%s%s%s%s", dc->origin, dc->base, enc, folder && *path ? "/" : "");

@@ -528,6 +528,27 @@ fsu_rm_rf(const char *path, ohb_error_t *err)
 	return rc;
 }
 
+char *
+fsu_url_encode(const char *path)
+{
+	char *out = malloc(strlen(path) * 3 + 1);
+	if (!out)
+		return NULL;
+	static const char hex[] = "0123456789ABCDEF";
+	char *o = out;
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("-._~/", *p)) {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 int
 fsu_hex_digit(char c)
 {

@@ -87,6 +87,11 @@ int64_t fsu_mono_ms(void);
  * decoder behind every %-escape we read (.rp files, uris, WebDAV hrefs, the cloud state). */
 int fsu_hex_digit(char c);
 
+/* path percent-encoded for a URL or a uri: RFC 3986's unreserved characters
+ * and '/' kept, every other byte %XX (upper case). malloc'd; NULL when out of
+ * memory. The encoder behind the cloud's uris and WebDAV URLs. */
+char *fsu_url_encode(const char *path);
+
 /* True when name is a valid spec uri: non-empty, [0-9A-Za-z_.] only, not "." or "..". */
 bool fsu_uri_is_valid(const char *name);
 

@@ -167,6 +167,22 @@ START_TEST(uri_rule)
 }
 END_TEST
 
+START_TEST(url_encode_keeps_unreserved_and_slash)
+{
+	char *e = fsu_url_encode("a b/\xc3\xbc~x-y_z.0%?#");
+	ck_assert_str_eq(e, "a%20b/%C3%BC~x-y_z.0%25%3F%23");
+	free(e);
+	e = fsu_url_encode("");
+	ck_assert_str_eq(e, "");
+	free(e);
+	/* decoding it back with fsu_hex_digit gives the bytes again */
+	e = fsu_url_encode("\x01\xff");
+	ck_assert_str_eq(e, "%01%FF");
+	ck_assert_int_eq(fsu_hex_digit(e[4]) * 16 + fsu_hex_digit(e[5]), 0xff);
+	free(e);
+}
+END_TEST
+
 START_TEST(mkdir_p_over_a_file_fails)
 {
 	char *d = make_tmpdir();
@@ -482,6 +498,7 @@ Suite *fsutil_suite(void)
 	tcase_add_test(tc, copy_fd_atomic_and_anon_fd);
 	tcase_add_test(tc, rm_rf_does_not_follow_symlinks);
 	tcase_add_test(tc, uri_rule);
+	tcase_add_test(tc, url_encode_keeps_unreserved_and_slash);
 	tcase_add_test(tc, mkdir_p_over_a_file_fails);
 	tcase_add_test(tc, link_fd_atomic_names_only_anonymous_files);
 	tcase_add_test(tc, direct_copy_copies_every_shape);
