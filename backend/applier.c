@@ -391,20 +391,29 @@ validate_entry(const reg_bundle_t *b, cursor_t *c, const stage_entry_t *e, plan_
 	return 0;
 }
 
+/* True when path is a replaced target or lies below one. */
+static bool
+in_a_replacement(const plan_t *p, const char *path)
+{
+	for (size_t i = 0; i < p->n_repl; i++)
+		if (strcmp(path, p->repl[i].path) == 0 || is_below(path, p->repl[i].path))
+			return true;
+	return false;
+}
+
 static int
 validate(const reg_bundle_t *b, plan_t *p, ohb_error_t *err)
 {
 	cursor_t c = { .fd = -1 };
 	int rc = 0;
-	const char *replaced = NULL;   /* the last target replaced: what goes below it is new */
 	for (size_t i = 0; i < p->n && rc == 0; i++) {
-		if (replaced && is_below(p->v[i].path, replaced))
+		/* What goes below a replaced target is new. Every replacement is
+		 * asked, not the last one: "/a-b" sorts between "/a" and "/a/x". */
+		if (p->n_repl && in_a_replacement(p, p->v[i].path))
 			continue;
 		rc = validate_entry(b, &c, &p->v[i], p, err);
-		if (rc == REPLACED) {
-			replaced = p->v[i].path;
+		if (rc == REPLACED)
 			rc = 0;
-		}
 	}
 	for (size_t i = 0; i < p->n_del && rc == 0; i++)
 		if (reg_bundle_map(b, p->del[i], NULL, NULL, NULL) != 0)
@@ -1022,16 +1031,6 @@ build_plan(stage_t *st, plan_t *p, ohb_error_t *err)
  * existing parent of an entry or deletion that has no metadata of its own in
  * the stage gets its current mode and mtime recorded, so apply_dir_meta (and a
  * recovery, through the journal) puts them back after the moves. */
-/* True when path is a replaced target or lies below one. */
-static bool
-in_a_replacement(const plan_t *p, const char *path)
-{
-	for (size_t i = 0; i < p->n_repl; i++)
-		if (strcmp(path, p->repl[i].path) == 0 || is_below(path, p->repl[i].path))
-			return true;
-	return false;
-}
-
 static int
 cmp_str(const void *a, const void *b)
 {
