@@ -32,13 +32,15 @@ int fsu_copy_fd(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err);
 
 /* fsu_copy_fd for data nobody reads again soon (a big file going into a
  * backup set, or into a restore's stage): when in_fd is a regular file of at
- * least 8 MiB and out_fd's file system takes O_DIRECT, the bytes go straight
- * to the device in aligned 4 MiB writes (the tail under one block, the
- * ordinary way), so the copy fills no page cache — it does not push the
- * operator's working set out, and leaves no writeback for the fsync that
- * follows. Otherwise, or if the file system refuses direct writes midway, it
- * is fsu_copy_fd. out_fd's status flags are as they were on return; its
- * offset must be a multiple of 4096 for the direct path (else plain copy). */
+ * least 8 MiB and out_fd's file system takes O_DIRECT (direct_copy.h: tried
+ * on the first chunk), the bytes are written straight to the device in
+ * aligned 2 MiB writes (the tail under one block, the ordinary way), so the
+ * copy's writes fill no page cache — they do not push the operator's working
+ * set out, and leave no writeback for the fsync that follows; the source is
+ * read the ordinary way. Otherwise it is fsu_copy_fd; a direct write that
+ * fails after the first chunk fails the copy. out_fd's status flags are as
+ * they were on return; its offset must be a multiple of 4096 for the direct
+ * path (else plain copy). */
 int fsu_copy_fd_uncached(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err);
 
 /* Gives the anonymous file open on in_fd the name dir/name with the same
