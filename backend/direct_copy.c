@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "fsutil.h"
 
 enum slot_state { SLOT_FREE, SLOT_FULL, SLOT_WRITING };
 
@@ -36,24 +37,11 @@ typedef struct {
 	int failed;              /* first errno of a write, 0 while none */
 } pipeline_t;
 
-/* pwrite of all of buf; a write that makes no progress is a full disk. */
+/* fsu_pwrite_all as an errno value (0: all written). */
 static int
 pwrite_all(int fd, const char *buf, size_t len, off_t off)
 {
-	while (len > 0) {
-		ssize_t n = pwrite(fd, buf, len, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		if (n == 0)
-			return ENOSPC;
-		buf += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
+	return fsu_pwrite_all(fd, buf, len, off) == 0 ? 0 : errno;
 }
 
 static ssize_t

@@ -102,9 +102,8 @@ fsu_fsync_dir(const char *path, ohb_error_t *err)
 	return rc;
 }
 
-/* Writes all of buf to fd, retrying short writes and EINTR. */
-static int
-write_all(int fd, const void *buf, size_t len)
+int
+fsu_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len > 0) {
@@ -116,6 +115,28 @@ write_all(int fd, const void *buf, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+fsu_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = ENOSPC;   /* no progress: the device takes no more */
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
 	}
 	return 0;
 }
@@ -152,7 +173,7 @@ copy_fd(int in_fd, int out_fd, bool writeback, uint64_t *copied, ohb_error_t *er
 				break;
 			}
 			n = read(in_fd, buf, COPY_CHUNK);
-			if (n > 0 && write_all(out_fd, buf, (size_t)n) != 0) {
+			if (n > 0 && fsu_write_all(out_fd, buf, (size_t)n) != 0) {
 				rc = ohb_fail_errno(err, errno, "cannot write");
 				break;
 			}
@@ -277,7 +298,7 @@ fsu_write_atomic(const char *dir, const char *name, const void *data, size_t len
 	int fd = open_temp(dir, name, mode, &tmp, err);
 	if (fd < 0)
 		return err ? err->code : OHB_E_IO;
-	if (write_all(fd, data, len) != 0) {
+	if (fsu_write_all(fd, data, len) != 0) {
 		int rc = ohb_fail_errno(err, errno, "cannot write %s/%s", dir, name);
 		close(fd);
 		unlink(tmp);
@@ -433,7 +454,7 @@ fsu_anon_fd(const char *dir, const void *data, size_t len, int *fd_out, ohb_erro
 		if (fd < 0)
 			return ohb_fail_errno(err, errno, "cannot create a temporary file in %s", dir);
 	}
-	if (write_all(fd, data, len) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+	if (fsu_write_all(fd, data, len) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
 		int rc = ohb_fail_errno(err, errno, "cannot write a temporary file in %s", dir);
 		close(fd);
 		return rc;

@@ -26,6 +26,11 @@ int fsu_write_atomic(const char *dir, const char *name, const void *data, size_t
 int fsu_copy_fd_atomic(int in_fd, const char *dir, const char *name, mode_t mode, uint64_t *copied,
     ohb_error_t *err);
 
+/* All of buf written to fd (at off for the p- form), retrying EINTR and short
+ * writes: 0, or -1 with errno (ENOSPC for a write that makes no progress). */
+int fsu_write_all(int fd, const void *buf, size_t len);
+int fsu_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+
 /* Copies from in_fd to out_fd until EOF of in_fd (copy_file_range, then
  * sendfile, then read/write). Does not fsync. *copied may be NULL. */
 int fsu_copy_fd(int in_fd, int out_fd, uint64_t *copied, ohb_error_t *err);

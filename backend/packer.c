@@ -402,19 +402,10 @@ tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
 	tar_out_t *t = ctx;
 	if (t->discard)
 		return (la_ssize_t)len;
-	const char *p = buf;
-	size_t left = len;
-	while (left > 0) {
-		ssize_t n = write(t->fd, p, left);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			t->write_errno = errno;
-			archive_set_error(a, errno, "write to the temp file failed: %s", strerror(errno));
-			return -1;
-		}
-		p += n;
-		left -= (size_t)n;
+	if (fsu_write_all(t->fd, buf, len) != 0) {
+		t->write_errno = errno;
+		archive_set_error(a, errno, "write to the temp file failed: %s", strerror(errno));
+		return -1;
 	}
 	return (la_ssize_t)len;
 }

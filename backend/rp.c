@@ -583,17 +583,8 @@ needs_encoding(char c)
 static bool
 tb_flush(text_buf_t *t, int fd)
 {
-	const char *p = t->s;
-	size_t left = t->len;
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return false;
-		p += n;
-		left -= (size_t)n;
-	}
+	if (fsu_write_all(fd, t->s, t->len) != 0)
+		return false;
 	t->len = 0;
 	return true;
 }

@@ -580,20 +580,9 @@ stage_tar_data(stage_t *st, struct archive *a, struct archive_entry *e, int fd, 
 		if (r < ARCHIVE_WARN)
 			return ohb_fail(err, OHB_E_UNTAR, "%s is damaged at %s: %s", tar_name, path,
 			    archive_error_string(a) ? archive_error_string(a) : "unknown error");
-		const char *p = buf;
-		size_t left = size;
-		la_int64_t at = off;
-		while (left > 0) {
-			ssize_t n = pwrite(fd, p, left, (off_t)at);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				return ohb_fail_errno(err, errno, "cannot write %s in the restore stage", path);
-			}
-			p += n;
-			left -= (size_t)n;
-			at += n;
-		}
+		if (fsu_pwrite_all(fd, buf, size, (off_t)off) != 0)
+			return ohb_fail_errno(err, errno, "cannot write %s in the restore stage", path);
+		la_int64_t at = off + (la_int64_t)size;
 		if (at > end)
 			end = at;
 		st->bytes += size;
@@ -705,21 +694,10 @@ uw_write(stage_t *st, struct stage_dir_cache *c, const uw_job_t *j, ohb_error_t 
 	int fd = openat(dfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, cmode);
 	if (fd < 0)
 		return ohb_fail_errno(err, errno, "cannot create %s in the restore stage", j->path);
-	const char *p = j->data;
-	size_t left = j->len;
-	off_t at = 0;
-	while (left > 0) {
-		ssize_t n = pwrite(fd, p, left, at);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = ohb_fail_errno(err, errno, "cannot write %s in the restore stage", j->path);
-			close(fd);
-			return rc;
-		}
-		p += n;
-		left -= (size_t)n;
-		at += n;
+	if (fsu_pwrite_all(fd, j->data, j->len, 0) != 0) {
+		rc = ohb_fail_errno(err, errno, "cannot write %s in the restore stage", j->path);
+		close(fd);
+		return rc;
 	}
 	if (j->size > (int64_t)j->len && ftruncate(fd, (off_t)j->size) != 0) {
 		rc = ohb_fail_errno(err, errno, "cannot write %s in the restore stage", j->path);
