@@ -978,7 +978,7 @@ covers_an_entry(const stage_entry_t *v, size_t n, const char *path)
 /* Sorts the stage's entries, keeps the latest one per path, drops entries
  * that a later one replaced in the stage (a file where a directory came
  * later, or the reverse) and deletions of what is being restored. Only a
- * stage where the unpacker replaced something (stage_remove) can hold an
+ * stage where the unpacker replaced something (stage_remove, st->removed) can hold an
  * entry that is gone or of another kind: the others are taken as recorded,
  * without a stat each (50 000 path walks for a backup of small files). */
 static int
@@ -990,7 +990,7 @@ build_plan(stage_t *st, plan_t *p, ohb_error_t *err)
 		stage_entry_t *e = &st->entries[i];
 		bool superseded = i + 1 < st->n_entries && strcmp(e->path, st->entries[i + 1].path) == 0;
 		bool present = !superseded;
-		if (present && st->replaced_any && strcmp(e->path, "/") != 0) {
+		if (present && st->removed > 0 && strcmp(e->path, "/") != 0) {
 			struct stat sb;
 			if (fstatat(st->root_fd, e->path + 1, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
 				if (errno != ENOENT && errno != ENOTDIR)

@@ -179,8 +179,7 @@ struct stage {
 		int fd;              /* its fd, or -1 */
 	} cache;
 	struct stage_paths *paths;   /* unpacker: what the stage holds (the reader's view) */
-	unsigned long removed;       /* unpacker: times something staged was removed */
-	bool replaced_any;           /* unpacker: a later entry replaced something staged */
+	unsigned long removed;       /* unpacker: times a later entry replaced something staged */
 	stage_entry_t *entries;
 	size_t n_entries, cap_entries;
 	char **deletions;            /* canonical sandbox paths */

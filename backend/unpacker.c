@@ -122,14 +122,13 @@ static int
 stage_remove(stage_t *st, int dfd, const char *name, const char *rel, ohb_error_t *err)
 {
 	if (unlinkat(dfd, name, 0) == 0) {
-		st->replaced_any = true;
+		st->removed++;
 		return 0;
 	}
 	if (errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return ohb_fail_errno(err, errno, "cannot replace %s in the restore stage", rel);
-	st->replaced_any = true;
 	char *full = fsu_join(st->stage_dir, rel);
 	if (!full)
 		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
