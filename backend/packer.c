@@ -899,10 +899,11 @@ pf_read(int fd, uint64_t size, char *buf, size_t *len, int *read_errno)
 }
 
 /* The first read of a file, without waiting for the disk (RWF_NOWAIT):
- * false, with nothing read, when its first bytes are not in the page cache;
- * else true, with the file read whole as pf_read reads it, or its error. In
- * the common case (all cached) that is one system call, as pf_read's is.
- * *nowait goes false for good on a file system that cannot read that way. */
+ * false when not all of it is in the page cache, with *len the bytes that
+ * were (pf_read goes on from there later); else true, with the file read
+ * whole as pf_read reads it, or its error. In the common case (all cached)
+ * that is one system call, as pf_read's is. *nowait goes false for good on
+ * a file system that cannot read that way. */
 static bool
 pf_read_if_cached(int fd, uint64_t size, char *buf, size_t *len, int *read_errno, bool *nowait)
 {
@@ -924,7 +925,7 @@ pf_read_if_cached(int fd, uint64_t size, char *buf, size_t *len, int *read_errno
 			*len = (size_t)n;
 			if (n == 0 || (uint64_t)n >= size)
 				return true;  /* the end of the file, or past st_size: it grew */
-			/* partly cached: the rest, waiting */
+			return false;     /* partly cached: the rest comes with the chunk's others */
 		}
 	}
 	pf_read(fd, size, buf, len, read_errno);
