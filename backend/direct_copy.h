@@ -15,7 +15,9 @@
  *
  * How: out_fd is reopened through /proc/self/fd with O_DIRECT, so the status
  * flags of out_fd (and of anyone sharing its open file description) never
- * change. The first chunk is read with pread and written as a probe: a file
+ * change. That open checks the file's permissions like any other: a file the
+ * caller cannot write by its mode (created 0444 by a non-root process) is not
+ * handled, so create it writable and set its mode after. The first chunk is read with pread and written as a probe: a file
  * system that refuses direct writes (EINVAL) costs nothing and the caller
  * copies the ordinary way. Then the calling thread reads DC_CHUNK bytes at a
  * time into one of DC_SLOTS page-aligned buffers and DC_WRITERS threads write

@@ -1157,8 +1157,13 @@ stage_add_file(stage_t *st, int fd, const char *sandbox_path, uint32_t mode, int
 		return rc;
 	int out;
 	bool exact;
-	if ((rc = stage_create_file(st, path, clean_mode(mode), &exact, &out, err)) != 0)
+	uint32_t want = clean_mode(mode);
+	/* Created writable by its owner whatever its mode: the uncached copy
+	 * reopens it for writing through /proc, which checks the mode (a 0444
+	 * file would get the slow copy); stage_finish_file sets the real one. */
+	if ((rc = stage_create_file(st, path, want | S_IWUSR, &exact, &out, err)) != 0)
 		return rc;
+	exact = exact && (want & S_IWUSR);
 	uint64_t copied = 0;
 	if ((rc = fsu_copy_fd_uncached(fd, out, &copied, err)) != 0) {
 		close(out);
@@ -1171,7 +1176,7 @@ stage_add_file(stage_t *st, int fd, const char *sandbox_path, uint32_t mode, int
 	}
 	if (mtime_nsec < 0 || mtime_nsec > 999999999)
 		mtime_nsec = 0;
-	if ((rc = stage_finish_file(out, path, clean_mode(mode), exact, mtime_sec, mtime_nsec, err)) != 0)
+	if ((rc = stage_finish_file(out, path, want, exact, mtime_sec, mtime_nsec, err)) != 0)
 		return rc;
 	return big_file_staged(st, path, copied, err);
 }
