@@ -454,55 +454,43 @@ remove_at(int dfd, const char *name, const char *shown, ohb_error_t *err)
 	return rc;
 }
 
+/* Removes the target at path and what is below it (never a mount's own
+ * directory, never through a symlink). want_dir >= 0: only while it is (1)
+ * or is not (0) a directory — a replaced target that has its new kind
+ * already (a journal run again after a crash) stays. */
 static int
-apply_deletions(const reg_bundle_t *b, const plan_t *p, flushset_t *fs, ohb_error_t *err)
+remove_target(const reg_bundle_t *b, cursor_t *c, const char *path, int want_dir, ohb_error_t *err)
 {
-	cursor_t c = { .fd = -1, .lenient = true, .flush = fs };
-	int rc = 0;
-	for (size_t i = 0; i < p->n_del && rc == 0; i++) {
-		const reg_mount_t *m;
-		const char *rel;
-		size_t plen;
-		if ((rc = locate(b, p->del[i], &m, &rel, &plen, err)) != 0)
-			break;
-		if (*rel == '\0')
-			continue;   /* a mount's own directory is never deleted */
-		if ((rc = cursor_seek(&c, m, rel, plen, err)) != 0)
-			break;
-		if (c.fd < 0)
-			continue;
-		rc = remove_at(c.fd, leaf_of(rel, plen), p->del[i], err);
-		c.dirty = true;
+	const reg_mount_t *m;
+	const char *rel;
+	size_t plen;
+	int rc = locate(b, path, &m, &rel, &plen, err);
+	if (rc != 0 || *rel == '\0')
+		return rc;
+	if ((rc = cursor_seek(c, m, rel, plen, err)) != 0 || c->fd < 0)
+		return rc;
+	if (want_dir >= 0) {
+		struct stat sb;
+		if (fstatat(c->fd, leaf_of(rel, plen), &sb, AT_SYMLINK_NOFOLLOW) != 0)
+			return 0;   /* gone already */
+		if ((S_ISDIR(sb.st_mode) != 0) != (want_dir == 1))
+			return 0;   /* the new kind is in place already */
 	}
-	int rc2 = cursor_leave(&c, err);
-	return rc ? rc : rc2;
+	c->dirty = true;
+	return remove_at(c->fd, leaf_of(rel, plen), path, err);
 }
 
-/* Removes each replaced target that still has the kind validation saw; one
- * that has the new kind already (a journal run again after a crash) stays. */
+/* The deletions, then the replaced targets that still have the kind
+ * validation saw. */
 static int
-apply_replacements(const reg_bundle_t *b, const plan_t *p, flushset_t *fs, ohb_error_t *err)
+apply_removals(const reg_bundle_t *b, const plan_t *p, flushset_t *fs, ohb_error_t *err)
 {
 	cursor_t c = { .fd = -1, .lenient = true, .flush = fs };
 	int rc = 0;
-	for (size_t i = 0; i < p->n_repl && rc == 0; i++) {
-		const reg_mount_t *m;
-		const char *rel;
-		size_t plen;
-		if ((rc = locate(b, p->repl[i].path, &m, &rel, &plen, err)) != 0)
-			break;
-		if (*rel == '\0')
-			continue;   /* a mount's own directory is never replaced */
-		if ((rc = cursor_seek(&c, m, rel, plen, err)) != 0)
-			break;
-		struct stat sb;
-		if (c.fd < 0 || fstatat(c.fd, leaf_of(rel, plen), &sb, AT_SYMLINK_NOFOLLOW) != 0)
-			continue;   /* gone already */
-		if ((S_ISDIR(sb.st_mode) != 0) != p->repl[i].was_dir)
-			continue;   /* the new kind is in place already */
-		rc = remove_at(c.fd, leaf_of(rel, plen), p->repl[i].path, err);
-		c.dirty = true;
-	}
+	for (size_t i = 0; i < p->n_del && rc == 0; i++)
+		rc = remove_target(b, &c, p->del[i], -1, err);
+	for (size_t i = 0; i < p->n_repl && rc == 0; i++)
+		rc = remove_target(b, &c, p->repl[i].path, p->repl[i].was_dir ? 1 : 0, err);
 	int rc2 = cursor_leave(&c, err);
 	return rc ? rc : rc2;
 }
@@ -751,9 +739,7 @@ apply(const reg_bundle_t *b, int stage_fd, const plan_t *p, unsigned long crash_
 {
 	unsigned long moves = 0;
 	flushset_t fs = { .n = 0 };
-	int rc = apply_deletions(b, p, &fs, err);
-	if (rc == 0)
-		rc = apply_replacements(b, p, &fs, err);
+	int rc = apply_removals(b, p, &fs, err);
 	if (rc == 0)
 		rc = apply_dirs(b, stage_fd, p, crash_after, &moves, &fs, err);
 	if (rc == 0)
