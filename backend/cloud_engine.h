@@ -168,8 +168,6 @@ bool ce_stat(const ohb_cloud_sync_t *s, const char *rel, struct stat *st);
 int ce_scan(const ohb_cloud_sync_t *s, local_vec_t *lv, ohb_error_t *err);
 void ce_local_vec_free(local_vec_t *lv);
 const local_file_t *ce_local_find(const local_vec_t *lv, const char *path);
-/* Makes the scope's folder exist. */
-int ce_make_local_dir(const ohb_cloud_sync_t *s, ohb_error_t *err);
 
 /* Queues an event (c->lock held). */
 void ce_push_locked(ohb_cloud_t *c, const event_t *proto);

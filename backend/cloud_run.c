@@ -171,24 +171,23 @@ file_end(ohb_cloud_sync_t *s)
 typedef enum { DL_SKIP, DL_FETCH, DL_PLACEHOLDER, DL_TRASH_CLOUD } dl_action_t;
 
 static dl_action_t
-download_action(const run_t *r, const cloud_entry_t *ce, const local_file_t *lf, cst_rec_t *b, bool *has_b,
-    bool *conflict)
+download_action(const run_t *r, const cloud_entry_t *ce, const local_file_t *lf, cst_rec_t *b, bool *conflict)
 {
 	ohb_cloud_sync_t *s = r->s;
 	bool has_rec = ce_base_of(s, ce->path + strlen(s->cloud_dir) + 1, b);
-	*has_b = has_rec && b->has_base;
+	bool has_b = has_rec && b->has_base;
 	*conflict = false;
 	if (has_rec && b->evicted) {
 		if (!lf)
 			return DL_PLACEHOLDER;   /* evicted on purpose: stays in the cloud */
-		*has_b = false;              /* a local file came back: compare before anything moves */
+		has_b = false;               /* a local file came back: compare before anything moves */
 	}
-	bool cloud_changed = !*has_b || strcmp(b->etag, ce->etag) != 0;
-	bool local_changed = lf && (!*has_b || lf->size != b->lsize || lf->mtime_ns != b->lmtime_ns);
+	bool cloud_changed = !has_b || strcmp(b->etag, ce->etag) != 0;
+	bool local_changed = lf && (!has_b || lf->size != b->lsize || lf->mtime_ns != b->lmtime_ns);
 	if (!cloud_changed && lf)
-		return DL_SKIP;
+		return DL_SKIP;   /* the cloud has what we synced; an upload, if any, is the next stage's */
 	if (!cloud_changed && !lf && r->may_delete_cloud)
-		return DL_TRASH_CLOUD;   /* deleted on the device since the last sync */   /* the cloud has what we synced; an upload, if any, is the next stage's */
+		return DL_TRASH_CLOUD;   /* deleted on the device since the last sync */
 	/* Both sides changed since the base: a conflict. New on both sides (no
 	 * base): ct_fetch compares the bytes and keeps both only if they differ. */
 	*conflict = lf && local_changed;
@@ -283,9 +282,9 @@ download_stage(run_t *r, const cloud_entry_t *cv, size_t cn, const local_vec_t *
 	uint64_t files = 0, bytes = 0;
 	for (size_t i = 0; i < cn; i++) {
 		cst_rec_t b;
-		bool has_b, conflict;
+		bool conflict;
 		if (in_scope(s, &cv[i]) &&
-		    download_action(r, &cv[i], ce_local_find(lv, cv[i].path + skip), &b, &has_b, &conflict) == DL_FETCH) {
+		    download_action(r, &cv[i], ce_local_find(lv, cv[i].path + skip), &b, &conflict) == DL_FETCH) {
 			files++;
 			bytes += cv[i].size;
 		}
@@ -298,8 +297,8 @@ download_stage(run_t *r, const cloud_entry_t *cv, size_t cn, const local_vec_t *
 		const char *rel = ce->path + skip;
 		const local_file_t *lf = ce_local_find(lv, rel);
 		cst_rec_t b;
-		bool has_b, conflict;
-		dl_action_t act = download_action(r, ce, lf, &b, &has_b, &conflict);
+		bool conflict;
+		dl_action_t act = download_action(r, ce, lf, &b, &conflict);
 		if (act == DL_TRASH_CLOUD && !ce_busy(s, rel)) {
 			ohb_error_t te;
 			if (trash_cloud(r, ce->path, &te) == OHB_OK)

@@ -313,17 +313,15 @@ ce_cloud_path(const ohb_cloud_sync_t *s, const char *rel)
 /* ---- the scope's folder, never following a symlink -------------------------------- */
 
 int
-ce_make_local_dir(const ohb_cloud_sync_t *s, ohb_error_t *err)
-{
-	return fsu_mkdir_p(s->local_dir, 0755, err);
-}
-
-int
 ce_parent(const ohb_cloud_sync_t *s, const char *rel, bool create, int *pfd, const char **leaf, ohb_error_t *err)
 {
-	if (create && ce_make_local_dir(s, err) != OHB_OK)
-		return err ? err->code : OHB_E_IO;
 	int cur = open(s->local_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (cur < 0 && errno == ENOENT && create) {
+		/* only the first file into a scope that has no folder yet */
+		if (fsu_mkdir_p(s->local_dir, 0755, err) != OHB_OK)
+			return err ? err->code : OHB_E_IO;
+		cur = open(s->local_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (cur < 0)
 		return ohb_fail_errno(err, errno, "cannot open the %s folder %s", s->label, s->local_dir);
 	const char *p = rel;
@@ -516,10 +514,9 @@ ce_push_locked(ohb_cloud_t *c, const event_t *p)
 }
 
 static void
-deliver(ohb_cloud_t *c, const event_t *ev, ohb_cloud_sync_cb_t scb, ohb_cloud_download_cb_t dcb,
-    ohb_cloud_optimize_cb_t ocb, void *user)
+deliver(const event_t *ev, ohb_cloud_sync_cb_t scb, ohb_cloud_download_cb_t dcb, ohb_cloud_optimize_cb_t ocb,
+    void *user)
 {
-	(void)c;
 	if (ev->kind == EV_SYNC && scb) {
 		ohb_cloud_sync_progress_t pg = {(ohb_cloud_sync_state_t)ev->state, (ohb_cloud_error_type_t)ev->error,
 		    ev->code, ev->message};
@@ -576,7 +573,7 @@ dispatcher_main(void *arg)
 		}
 		c->delivering = true;
 		pthread_mutex_unlock(&c->lock);
-		deliver(c, ev, scb, dcb, ocb, user);
+		deliver(ev, scb, dcb, ocb, user);
 		event_free(ev);
 		pthread_mutex_lock(&c->lock);
 		c->delivering = false;
@@ -855,7 +852,7 @@ ohb_cloud_list_files(ohb_cloud_sync_t *s, ohb_cloud_file_info_t **out, size_t *n
 	pthread_mutex_lock(&c->lock);
 	size_t nrec;
 	const cst_rec_t *recs = cst_records(s->store, &nrec);
-	size_t cap = lv.n + nrec;
+	size_t cap = lv.n + nrec + s->n_remote;
 	ohb_cloud_file_info_t *v = calloc(cap ? cap : 1, sizeof *v);
 	size_t k = 0;
 	bool oom = !v;
@@ -870,16 +867,6 @@ ohb_cloud_list_files(ohb_cloud_sync_t *s, ohb_cloud_file_info_t **out, size_t *n
 		f->local = true;
 		f->state = (ohb_cloud_file_sync_state_t)state_locked(s, lf->path, lf);
 		oom = !f->path || !f->uri;
-	}
-	size_t cap_more = s->n_remote;
-	if (!oom && cap_more) {
-		ohb_cloud_file_info_t *nv = realloc(v, (cap + cap_more) * sizeof *v);
-		if (nv) {
-			v = nv;
-			memset(v + cap, 0, cap_more * sizeof *v);
-		} else {
-			oom = true;
-		}
 	}
 	for (size_t i = 0; !oom && i < s->n_remote; i++) {
 		const cloud_entry_t *ce = &s->remote[i];   /* path relative to the scope */
