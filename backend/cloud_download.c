@@ -73,8 +73,7 @@ download_main(void *arg)
 			lf.mtime_ns = ce_mtime_ns(&lst);
 			expect = &lf;
 			cst_rec_t b;
-			conflict = !(ce_base_of(s, dl->rel, &b) && b.has_base && !b.evicted && b.lsize == lf.size &&
-			             b.lmtime_ns == lf.mtime_ns);
+			conflict = !(ce_base_of(s, dl->rel, &b) && cst_rec_matches(&b, lf.size, lf.mtime_ns));
 		}
 		rc = ct_fetch(s, d, dl->rel, &dl->entry, expect, conflict, &x, &placed, &st, &e);
 	}

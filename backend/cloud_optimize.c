@@ -38,7 +38,7 @@ evictable(ohb_cloud_sync_t *s, const char *rel, uint64_t size, int64_t mtime_ns,
 		return ohb_fail(err, OHB_E_PERM, "%s has never been synced: the cloud does not hold it", rel);
 	if (b->evicted)
 		return ohb_fail(err, OHB_E_PERM, "%s has no local copy to drop", rel);
-	if (b->lsize != size || b->lmtime_ns != mtime_ns)
+	if (!cst_rec_matches(b, size, mtime_ns))
 		return ohb_fail(err, OHB_E_PERM, "%s changed since its last sync: the cloud does not hold this version",
 		    rel);
 	if (b->state != OHB_CLOUD_FILE_COMPLETED && b->state != OHB_CLOUD_FILE_UPLOAD_SUCCESS)
@@ -74,7 +74,7 @@ evict(ohb_cloud_sync_t *s, cloud_driver_t *d, const char *rel, const cst_rec_t *
 		return rc;
 	struct stat st;
 	if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != b->lsize || ce_mtime_ns(&st) != b->lmtime_ns) {
+	    !cst_rec_matches(b, (uint64_t)st.st_size, ce_mtime_ns(&st))) {
 		close(pfd);
 		return ohb_fail(err, OHB_E_PERM, "%s changed while being looked at: kept", rel);
 	}

@@ -183,7 +183,7 @@ download_action(const run_t *r, const cloud_entry_t *ce, const local_file_t *lf,
 		has_b = false;               /* a local file came back: compare before anything moves */
 	}
 	bool cloud_changed = !has_b || strcmp(b->etag, ce->etag) != 0;
-	bool local_changed = lf && (!has_b || lf->size != b->lsize || lf->mtime_ns != b->lmtime_ns);
+	bool local_changed = lf && !(has_b && cst_rec_matches(b, lf->size, lf->mtime_ns));
 	if (!cloud_changed && lf)
 		return DL_SKIP;   /* the cloud has what we synced; an upload, if any, is the next stage's */
 	if (!cloud_changed && !lf && r->may_delete_cloud)
@@ -382,7 +382,7 @@ upload_action(const run_t *r, const local_file_t *lf, const cloud_entry_t *cv, s
 	const cloud_entry_t *ce = cpath ? cloud_find(cv, cn, cpath) : NULL;
 	free(cpath);
 	bool in_cloud = ce && !ce->is_dir;
-	bool unchanged = has_b && lf->size == b.lsize && lf->mtime_ns == b.lmtime_ns;
+	bool unchanged = has_b && cst_rec_matches(&b, lf->size, lf->mtime_ns);
 	if (unchanged && in_cloud)
 		return UP_SKIP;   /* unchanged since the last sync */
 	if (in_cloud && !has_b)

@@ -132,6 +132,12 @@ cst_find(const cst_t *s, const char *path)
 	return found ? &s->v[i] : NULL;
 }
 
+bool
+cst_rec_matches(const cst_rec_t *r, uint64_t size, int64_t mtime_ns)
+{
+	return r && r->has_base && !r->evicted && r->lsize == size && r->lmtime_ns == mtime_ns;
+}
+
 int
 cst_put(cst_t *s, const cst_rec_t *rec, ohb_error_t *err)
 {

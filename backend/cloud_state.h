@@ -52,6 +52,10 @@ void cst_free(cst_t *s);
 /* The record of path, or NULL. Valid until the next cst_put/cst_free. */
 const cst_rec_t *cst_find(const cst_t *s, const char *path);
 
+/* The engine's one "unchanged since its last sync" rule: r (NULL: no record)
+ * has a base, is not evicted, and recorded this size and mtime (ns). */
+bool cst_rec_matches(const cst_rec_t *r, uint64_t size, int64_t mtime_ns);
+
 /* Adds or replaces the record of rec->path (copied). */
 int cst_put(cst_t *s, const cst_rec_t *rec, ohb_error_t *err);
 

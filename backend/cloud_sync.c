@@ -765,7 +765,7 @@ state_locked(const ohb_cloud_sync_t *s, const char *rel, const local_file_t *lf)
 		return a->state;
 	if (r && (r->state == OHB_CLOUD_FILE_UPLOAD_FAILURE || r->state == OHB_CLOUD_FILE_STOPPED))
 		return r->state;
-	if (lf && (!r || !r->has_base || r->evicted || r->lsize != lf->size || r->lmtime_ns != lf->mtime_ns))
+	if (lf && !cst_rec_matches(r, lf->size, lf->mtime_ns))
 		return OHB_CLOUD_FILE_TO_BE_UPLOADED;
 	if (r && r->has_base)
 		return r->state == OHB_CLOUD_FILE_UPLOAD_SUCCESS ? OHB_CLOUD_FILE_UPLOAD_SUCCESS : OHB_CLOUD_FILE_COMPLETED;
