@@ -74,7 +74,7 @@ struct ohb_cloud_sync {
 	bool stop;
 	bool forced;                  /* the run's start() was forced (battery rule) */
 	pthread_t thread;
-	ohb_cloud_sync_status_t status;   /* .running and .label are filled on read */
+	ohb_cloud_sync_status_t status;   /* .label set once by scope_new, .running filled on read */
 	active_t *active;
 	cloud_entry_t *remote;        /* the scope's cloud files as last listed (by a run or a listing) */
 	size_t n_remote;
@@ -188,8 +188,8 @@ void ce_record_state(ohb_cloud_sync_t *s, const char *rel, int state);
 bool ce_base_of(ohb_cloud_sync_t *s, const char *rel, cst_rec_t *out);
 void ce_put_record(ohb_cloud_sync_t *s, const cst_rec_t *r);
 
-/* Bandwidth cap and cancel polling between transfers. */
-bool ce_xfer_cancelled(void *ctx);
+/* Replaces the scope's remote listing with the in-scope files of cv (c->lock held). */
+void ce_remember_remote_locked(ohb_cloud_sync_t *s, const cloud_entry_t *cv, size_t cn);
 
 /* ---- cloud_transfer.c ---- */
 /*
@@ -213,8 +213,8 @@ int ct_fetch(ohb_cloud_sync_t *s, cloud_driver_t *d, const char *rel, const clou
 /* Uploads the local rel; on success records its base (UPLOAD_SUCCESS). */
 int ct_push(ohb_cloud_sync_t *s, cloud_driver_t *d, const char *rel, xfer_t *x, ohb_error_t *err);
 
-/* Replaces the scope's remote listing with the in-scope files of cv (c->lock held). */
-void ce_remember_remote_locked(ohb_cloud_sync_t *s, const cloud_entry_t *cv, size_t cn);
+/* The transfers' cancel poll (x: an xfer_t): the run's or download's stop flag. */
+bool ce_xfer_cancelled(void *ctx);
 
 /* ---- cloud_run.c ---- */
 void cr_stop_and_join(ohb_cloud_sync_t *s);   /* for close: c->lock not held; also a listing */

@@ -1,6 +1,6 @@
 /*
  * cloud_state — the per-file state store of the device-cloud sync: for each
- * file of the media library (by its path relative to <root>/media), what the
+ * file of a sync scope (by its path relative to the scope's folder), what the
  * last successful sync saw (the local size and mtime, the cloud's etag) and
  * the file's FileSyncState. The sync compares a file against this "base" to
  * tell a local change from a cloud change, and both from a conflict.
@@ -32,7 +32,7 @@
 #include "ohbackup.h"
 
 typedef struct cst_rec {
-	char *path;               /* relative to <root>/media */
+	char *path;               /* relative to the scope's folder */
 	int state;                /* ohb_cloud_file_sync_state_t */
 	bool has_base;            /* a sync of this file succeeded once: the fields below are valid */
 	uint64_t lsize;           /* the local file as that sync left it */

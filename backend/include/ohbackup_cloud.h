@@ -162,8 +162,8 @@ int ohb_cloud_gallery_stop(ohb_cloud_t *c, ohb_error_t *err);
 int ohb_cloud_download_on(ohb_cloud_t *c, ohb_cloud_download_cb_t cb, void *user, ohb_error_t *err);
 int ohb_cloud_download_off(ohb_cloud_t *c, ohb_cloud_download_cb_t cb, ohb_error_t *err);
 
-/* Download.start(uri): downloads the cloud's version of the file into the
- * media folder (through <target>.temp.download). 13900002 when the cloud does
+/* Download.start(uri): downloads the cloud's version of the file into its
+ * scope's folder (the gallery's or a bundle's; through <target>.temp.download). 13900002 when the cloud does
  * not hold the file; 22400006 when that uri is already downloading. */
 int ohb_cloud_download_start(ohb_cloud_t *c, const char *uri, ohb_error_t *err);
 
@@ -196,8 +196,9 @@ int ohb_cloud_file_sync(ohb_cloud_t *c, const char *bundle, ohb_cloud_sync_t **o
 /* on/off('progress'), start, stop, as GallerySync's above, for any scope.
  * start checks the battery (power_supply_dir): on battery and not charging,
  * below 10 % -> 22400003 always, below 15 % -> 22400003 unless `forced`.
- * A run also ends (DOWNLOAD_FAILED/UPLOAD_FAILED with BATTERY_LEVEL_LOW) when
- * the level falls below 10 % while it goes. */
+ * The same rule is looked at every 5 s while a run goes: falling under it
+ * ends the run (DOWNLOAD_FAILED/UPLOAD_FAILED, BATTERY_LEVEL_LOW below 10 %,
+ * BATTERY_LEVEL_WARNING below 15 % when not forced; code 22400003). */
 int ohb_cloud_sync_on(ohb_cloud_sync_t *s, ohb_cloud_sync_cb_t cb, void *user, ohb_error_t *err);
 int ohb_cloud_sync_off(ohb_cloud_sync_t *s, ohb_cloud_sync_cb_t cb, ohb_error_t *err);
 int ohb_cloud_sync_start(ohb_cloud_sync_t *s, bool forced, ohb_error_t *err);
