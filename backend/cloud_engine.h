@@ -188,6 +188,8 @@ void ce_record_state(ohb_cloud_sync_t *s, const char *rel, int state);
 bool ce_base_of(ohb_cloud_sync_t *s, const char *rel, cst_rec_t *out);
 void ce_put_record(ohb_cloud_sync_t *s, const cst_rec_t *r);
 
+/* A file (not a folder) below the scope's cloud folder. */
+bool ce_in_scope(const ohb_cloud_sync_t *s, const cloud_entry_t *ce);
 /* Replaces the scope's remote listing with the in-scope files of cv (c->lock held). */
 void ce_remember_remote_locked(ohb_cloud_sync_t *s, const cloud_entry_t *cv, size_t cn);
 

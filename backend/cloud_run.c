@@ -267,13 +267,6 @@ trash_local(run_t *r, const local_file_t *lf, ohb_error_t *err)
 	return rc;
 }
 
-static bool
-in_scope(const ohb_cloud_sync_t *s, const cloud_entry_t *ce)
-{
-	size_t n = strlen(s->cloud_dir);
-	return !ce->is_dir && strncmp(ce->path, s->cloud_dir, n) == 0 && ce->path[n] == '/';
-}
-
 static void
 download_stage(run_t *r, const cloud_entry_t *cv, size_t cn, const local_vec_t *lv)
 {
@@ -283,7 +276,7 @@ download_stage(run_t *r, const cloud_entry_t *cv, size_t cn, const local_vec_t *
 	for (size_t i = 0; i < cn; i++) {
 		cst_rec_t b;
 		bool conflict;
-		if (in_scope(s, &cv[i]) &&
+		if (ce_in_scope(s, &cv[i]) &&
 		    download_action(r, &cv[i], ce_local_find(lv, cv[i].path + skip), &b, &conflict) == DL_FETCH) {
 			files++;
 			bytes += cv[i].size;
@@ -292,7 +285,7 @@ download_stage(run_t *r, const cloud_entry_t *cv, size_t cn, const local_vec_t *
 	stage_begin(s, files, bytes);
 	for (size_t i = 0; i < cn && !run_stopping(r); i++) {
 		const cloud_entry_t *ce = &cv[i];
-		if (!in_scope(s, ce))
+		if (!ce_in_scope(s, ce))
 			continue;
 		const char *rel = ce->path + skip;
 		const local_file_t *lf = ce_local_find(lv, rel);
@@ -508,7 +501,7 @@ sync_main(void *arg)
 		pthread_mutex_unlock(&c->lock);
 		size_t in_cloud = 0;
 		for (size_t i = 0; i < cn; i++)
-			in_cloud += in_scope(s, &cv[i]);
+			in_cloud += ce_in_scope(s, &cv[i]);
 		r.may_delete_cloud = lv.n > 0;
 		r.may_delete_local = in_cloud > 0;
 		download_stage(&r, cv, cn, &lv);

@@ -717,19 +717,26 @@ ce_base_of(ohb_cloud_sync_t *s, const char *rel, cst_rec_t *out)
 
 /* ---- getFileSyncState and the file listing ---------------------------------------- */
 
+bool
+ce_in_scope(const ohb_cloud_sync_t *s, const cloud_entry_t *ce)
+{
+	size_t n = strlen(s->cloud_dir);
+	return !ce->is_dir && strncmp(ce->path, s->cloud_dir, n) == 0 && ce->path[n] == '/';
+}
+
 void
 ce_remember_remote_locked(ohb_cloud_sync_t *s, const cloud_entry_t *cv, size_t cn)
 {
 	size_t plen = strlen(s->cloud_dir);
 	size_t n = 0;
 	for (size_t i = 0; i < cn; i++)
-		n += !cv[i].is_dir && strncmp(cv[i].path, s->cloud_dir, plen) == 0 && cv[i].path[plen] == '/';
+		n += ce_in_scope(s, &cv[i]);
 	cloud_entry_t *v = calloc(n ? n : 1, sizeof *v);
 	if (!v)
 		return;   /* out of memory: the old listing stays */
 	size_t k = 0;
 	for (size_t i = 0; i < cn && k < n; i++) {
-		if (cv[i].is_dir || strncmp(cv[i].path, s->cloud_dir, plen) != 0 || cv[i].path[plen] != '/')
+		if (!ce_in_scope(s, &cv[i]))
 			continue;
 		v[k] = cv[i];
 		if (!(v[k].path = strdup(cv[i].path + plen + 1))) {
