@@ -682,6 +682,49 @@ START_TEST(battery_rule)
 }
 END_TEST
 
+/* The battery is looked at again every 5 s while a run goes (before each file):
+ * a run that starts at 80 % and drops to 5 % ends UPLOAD_FAILED with 22400003
+ * before it has sent everything, and keeps every local file. 16 files of
+ * 512 KiB at 1 MiB/s take 8 s, so the look at 5 s comes with files left. */
+START_TEST(battery_drop_ends_a_running_sync)
+{
+	enum { FILES = 16 };
+	battery(80, "Discharging\n", NULL);
+	reopen_engine(1 * MiB, 0);
+	char rel[32];
+	for (int i = 0; i < FILES; i++) {
+		snprintf(rel, sizeof rel, "clip%02d.mp4", i);
+		put_pattern(fx.media, rel, 512 * KiB, (unsigned)i);
+	}
+	ohb_error_t err;
+	int64_t t0 = fsu_mono_ms();
+	ck_assert_int_eq(ohb_cloud_gallery_start(fx.c, &err), 0);
+	int64_t end = t0 + 9000;
+	while (last_sync() != OHB_CLOUD_SYNC_UPLOADING && fsu_mono_ms() < end)
+		usleep(2000);
+	ck_assert_int_eq(last_sync(), OHB_CLOUD_SYNC_UPLOADING);   /* the first progress event of the upload */
+	battery(5, "Discharging\n", NULL);
+	ck_assert_int_eq(ohb_cloud_wait_idle(fx.c, 9000, &err), 0);
+	pthread_mutex_lock(&fx.ev.lock);
+	int last = fx.ev.n_sync - 1;
+	ck_assert_int_ge(last, 0);
+	int state = fx.ev.sync[last], code = fx.ev.sync_code[last];
+	pthread_mutex_unlock(&fx.ev.lock);
+	ck_assert_int_eq(state, OHB_CLOUD_SYNC_UPLOAD_FAILED);
+	ck_assert_int_eq(code, 22400003);
+	int sent = 0;
+	for (int i = 0; i < FILES; i++) {
+		snprintf(rel, sizeof rel, "clip%02d.mp4", i);
+		ck_assert_int_eq(size_of(fx.media, rel), 512 * KiB);   /* nothing lost on the device */
+		char *crel = fsu_join("media", rel);
+		sent += exists(fx.cloud, crel);
+		free(crel);
+	}
+	ck_assert_int_lt(sent, FILES);   /* it ended before the last file */
+	ck_assert_int_lt(fsu_mono_ms() - t0, 10000);
+}
+END_TEST
+
 /* ---- listing the cloud ------------------------------------------------------------------ */
 
 static ohb_cloud_sync_status_t
@@ -834,6 +877,7 @@ Suite *cloud_space_suite(void)
 	tcase_add_test(tc, optimize_space_frees_oldest_uploaded);
 	tcase_add_test(tc, optimize_storage_by_free_space);
 	tcase_add_test(tc, battery_rule);
+	tcase_add_test(tc, battery_drop_ends_a_running_sync);
 	tcase_add_test(tc, state_store_v1_is_read);
 	tcase_add_test(tc, full_device_download);
 	tcase_add_test(tc, remote_listing_shows_cloud_only_files);
