@@ -43,6 +43,12 @@ void fixture_same(const char *a, const char *b, const char *rel);
 bool fixture_exists(const char *base, const char *rel);
 off_t fixture_size(const char *base, const char *rel);
 
+/* Mounts a tmpfs (mount options opts) on dir, in a mount namespace of the
+ * test's own process when it can (unshare), so a test that fails before its
+ * umount leaves no mount behind once its process ends. Needs root: false
+ * after test_skip("need root", what) (skip.h) when the mount fails. */
+bool fixture_mount_tmpfs(const char *dir, const char *opts, const char *what);
+
 /* The engine's getFileSyncState of uri: the state, or minus the error code. */
 int fixture_file_state(ohb_cloud_t *c, const char *uri);
 

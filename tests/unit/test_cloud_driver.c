@@ -27,6 +27,7 @@
 #include "cloud_driver.h"
 #include "fsutil.h"
 #include "cloud_fixture.h"
+#include "skip.h"
 
 #define BIG_SIZE (20u * 1024u * 1024u)
 
@@ -673,9 +674,7 @@ END_TEST
 START_TEST(dir_full_is_limit)
 {
 	char *mnt = fixture_tmpdir("tmpfs");
-	if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0) {
-		fprintf(stderr, "cloud_driver: cannot mount a tmpfs (%s); skipping the full-cloud test\n",
-		    strerror(errno));
+	if (!fixture_mount_tmpfs(mnt, "size=1m", "cloud_driver: the full-cloud test")) {
 		rmdir(mnt);
 		free(mnt);
 		return;
@@ -905,8 +904,7 @@ Suite *cloud_driver_suite(void)
 		tcase_set_timeout(tc, 60);
 		suite_add_tcase(s, tc);
 	} else {
-		fprintf(stderr, "cloud_driver: rclone not found; skipping the WebDAV half of the tests "
-		    "(apt-get install rclone)\n");
+		test_skip("need rclone", "cloud_driver: the WebDAV half of the tests (apt-get install rclone)");
 	}
 	return s;
 }

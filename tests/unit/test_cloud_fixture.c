@@ -1,11 +1,14 @@
 /* The cloud suites' shared fixture (cloud_fixture.h). Named test_*.c so the
  * Makefile links it into the unit runner; it has no suite. */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +18,7 @@
 #include "cloud_driver.h"
 #include "fsutil.h"
 #include "cloud_fixture.h"
+#include "skip.h"
 
 bool
 webdav_have_rclone(void)
@@ -182,4 +186,18 @@ fixture_file_state(ohb_cloud_t *c, const char *uri)
 	ohb_error_t err;
 	int rc = ohb_cloud_get_file_sync_state(c, uri, &s, &err);
 	return rc == 0 ? (int)s : -rc;
+}
+
+bool
+fixture_mount_tmpfs(const char *dir, const char *opts, const char *what)
+{
+	/* A private namespace: the mount goes with the test's process (fork mode;
+	 * a failed assertion skips the teardown). unshare refuses a process with
+	 * threads: then a plain mount, which the teardowns undo. */
+	if (unshare(CLONE_NEWNS) == 0)
+		(void)mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+	if (mount("tmpfs", dir, "tmpfs", 0, opts) == 0)
+		return true;
+	test_skip("need root", "%s (cannot mount a tmpfs: %s)", what, strerror(errno));
+	return false;
 }

@@ -24,6 +24,7 @@
 #include "fsutil.h"
 #include "ohbackup_cloud.h"
 #include "cloud_fixture.h"
+#include "skip.h"
 
 #define BIG (20u * 1024u * 1024u)
 #define MAX_EV 4096
@@ -612,7 +613,7 @@ Suite *cloud_sync_suite(void)
 		tcase_add_test(tc, deletions_go_to_trash);
 		suite_add_tcase(s, tc);
 	} else {
-		fprintf(stderr, "cloud_sync: rclone not found; skipping the WebDAV half (apt-get install rclone)\n");
+		test_skip("need rclone", "cloud_sync: the WebDAV half (apt-get install rclone)");
 	}
 	return s;
 }
