@@ -5,7 +5,7 @@
  *
  * Each test gets a fresh device root and cloud folder; the behaviours run on
  * the dir driver and, when rclone is installed, the transfer and optimize ones
- * again against `rclone serve webdav` on loopback (webdav_server.h). Slow
+ * again against `rclone serve webdav` on loopback (cloud_fixture.h). Slow
  * transfers come from the engine's bandwidth cap; a cloud that does not
  * answer is a SIGSTOPped server. No test depends on timing to pass. */
 #include <check.h>
@@ -227,12 +227,6 @@ install_app(void)
 	free(dir);
 }
 
-static void
-on_app_sync(void *user, const ohb_cloud_sync_progress_t *pg)
-{
-	on_sync(user, pg);
-}
-
 START_TEST(file_sync_bundle)
 {
 	install_app();
@@ -252,7 +246,7 @@ START_TEST(file_sync_bundle)
 	fixture_pattern(app_cloud, "docs/remote.txt", 5000, 2);
 	fixture_pattern(fx.media, "not-this-scope.jpg", 100, 3);   /* the gallery's: FileSync leaves it */
 
-	ck_assert_int_eq(ohb_cloud_sync_on(s, on_app_sync, &fx.ev, &err), 0);
+	ck_assert_int_eq(ohb_cloud_sync_on(s, on_sync, &fx.ev, &err), 0);
 	int64_t before = fsu_now_ms();
 	ck_assert_int_eq(ohb_cloud_sync_start(s, false, &err), 0);
 	ck_assert_int_eq(ohb_cloud_wait_idle(fx.c, 30000, &err), 0);

@@ -178,7 +178,7 @@ put_cloud(const char *rel, const char *text)
 	free(m);
 }
 
-/* The file's bytes (malloc'd) or NULL. */
+/* The cloud's media folder (malloc'd path). */
 static char *
 cloud_media(void)
 {
