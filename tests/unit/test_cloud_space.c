@@ -381,7 +381,7 @@ START_TEST(clean_cache_evicts_and_downloads_back)
 	ck_assert_int_eq(ohb_cloud_cache_clean(fx.c, uri, &err), 0);
 	ck_assert(!fixture_exists(fx.media, "Photo/1.jpg"));
 	ck_assert_int_eq(fixture_file_state(fx.c, uri), OHB_CLOUD_FILE_UPLOAD_SUCCESS);   /* the entry stays */
-	ck_assert_int_eq(ohb_cloud_cache_clean(fx.c, uri, &err), 0);      /* again: nothing local, fine */
+	ck_assert_int_eq(ohb_cloud_cache_clean(fx.c, uri, &err), 0);                      /* again: nothing local, fine */
 
 	ohb_cloud_file_info_t *v = NULL;
 	size_t n = 0;
@@ -729,7 +729,7 @@ START_TEST(remote_listing_shows_cloud_only_files)
 	ck_assert(m && m->local && !m->remote_only);
 	ohb_cloud_file_infos_free(v, n);
 	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/new/r1.jpg"), -13900002);   /* no state until it comes */
-	ck_assert(!fixture_exists(fx.media, "new/r1.jpg"));                          /* a listing moves nothing */
+	ck_assert(!fixture_exists(fx.media, "new/r1.jpg"));                                 /* a listing moves nothing */
 
 	/* Pulled down on demand: now a local, synced file. */
 	ck_assert_int_eq(ohb_cloud_download_start(fx.c, "file://media/new/r1.jpg", &err), 0);

@@ -275,7 +275,8 @@ START_TEST(converge_both_sides)
 	for (int i = 0; i < 4; i++)
 		assert_same_file(all[i]);
 	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/a.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);
-	ck_assert_int_eq(fixture_file_state(fx.c, "file:///media/c.jpg"), OHB_CLOUD_FILE_COMPLETED);   /* the spec's spelling */
+	/* the spec's spelling, with three slashes */
+	ck_assert_int_eq(fixture_file_state(fx.c, "file:///media/c.jpg"), OHB_CLOUD_FILE_COMPLETED);
 	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/Photo/2/d.jpg"), OHB_CLOUD_FILE_COMPLETED);
 	/* a second run finds nothing to do and changes nothing */
 	sync_and_wait(OHB_CLOUD_SYNC_COMPLETED);
@@ -507,7 +508,8 @@ START_TEST(upload_failure_state)
 	sync_and_wait(OHB_CLOUD_SYNC_UPLOAD_FAILED);
 	ck_assert_int_ne(fx.rec.sync_code[fx.rec.n_sync - 1], 0);
 	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/f.jpg"), OHB_CLOUD_FILE_UPLOAD_FAILURE);
-	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/g.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);   /* errors accumulate */
+	/* errors accumulate: the failed file does not stop the others */
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/g.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);
 }
 END_TEST
 
