@@ -146,12 +146,14 @@ assert_no_grep() {
 	! grep -Eq -- "$2" "$1" || fail "${3:-output} unexpectedly matches /$2/: $(grep -Em3 -- "$2" "$1")"
 }
 
-# The CLI's error line for CODE, on stderr: "ohbackup: error <code>: <sentence>" (or a
-# per-bundle "backup|restore: <bundle>: error <code>: ..." line / the table's "error <code>:").
+# assert_error_code CODE [FILE...] — the CLI's error line for CODE: "ohbackup: error <code>:
+# <sentence>" (or a per-bundle "backup|restore: <bundle>: error <code>: ..." line / the table's
+# "error <code>:"), on stderr or in one of the extra FILEs (e.g. "$OUT").
 assert_error_code() {
 	local code=$1
-	grep -Eq -- "error $code: [^ ]" "$ERR" ||
-		fail "stderr carries no 'error $code: <sentence>'"
+	shift
+	grep -Eq -- "error $code: [^ ]" "$ERR" "$@" ||
+		fail "no 'error $code: <sentence>' in stderr${1:+ or $*}"
 }
 
 assert_eq() {

@@ -7,6 +7,8 @@
 #  3. the URL from $OHBACKUP_CLOUD_URL and from <root>/cloud/config.json;
 #     "enabled":false in config.json, or no cloud at all: 22400001;
 #  4. a file edited on both sides: both versions kept (a "(cloud conflict ...)" copy);
+#     deleted on the device: gone from the cloud's media/, kept in its .trash/media/ as
+#     <name>.<UTC time>; deleted in the cloud: kept in <root>/cloud/trash/gallery/;
 #  5. `cloud download URI`: RUNNING events up to size, then COMPLETED, exit 0;
 #  6. errors: a bad uri 14000002, an unknown uri 13900002, 101 uris 401,
 #     a download of a file the cloud lacks 13900002 — each with exit 1.
@@ -80,6 +82,27 @@ c=$(ls "$M/Photo" | grep -E '^a \(cloud conflict [0-9]{8}-[0-9]{6}\)\.jpg$' || t
 [ "$(cat "$M/Photo/$c")" = "cloud edit, longer" ] || fail "the conflict copy holds the wrong bytes"
 cmp -s "$M/Photo/a.jpg" "$CLOUD/media/Photo/a.jpg" || fail "the device's edit was not uploaded"
 cmp -s "$M/Photo/$c" "$CLOUD/media/Photo/$c" || fail "the conflict copy was not uploaded"
+
+# deleted on one side: the other side's copy goes to a trash, <path>.<UTC yyyymmdd-hhmmss>
+rm "$M/env.jpg"
+printf 'from the cloud, to be deleted there\n' >"$CLOUD/media/gone.jpg"
+run ohb cloud sync
+assert_rc 0 "sync that brings gone.jpg down"
+cmp -s "$M/gone.jpg" "$CLOUD/media/gone.jpg" || fail "gone.jpg not downloaded"
+assert_no_path "$CLOUD/media/env.jpg"
+t=$(ls "$CLOUD/.trash/media" 2>/dev/null | grep -E '^env\.jpg\.[0-9]{8}-[0-9]{6}$' || true)
+[ -n "$t" ] || fail "env.jpg is not in the cloud's trash: $(ls -R "$CLOUD/.trash" 2>&1)"
+[ "$(cat "$CLOUD/.trash/media/$t")" = "from env" ] || fail "the cloud's trash holds the wrong bytes for env.jpg"
+assert_no_path "$M/env.jpg"
+rm "$CLOUD/media/gone.jpg"
+run ohb cloud sync
+assert_rc 0 "sync after a deletion in the cloud"
+assert_no_path "$M/gone.jpg"
+t=$(ls "$ROOT/cloud/trash/gallery" 2>/dev/null | grep -E '^gone\.jpg\.[0-9]{8}-[0-9]{6}$' || true)
+[ -n "$t" ] || fail "gone.jpg is not in the device's trash: $(ls -R "$ROOT/cloud/trash" 2>&1)"
+[ "$(cat "$ROOT/cloud/trash/gallery/$t")" = "from the cloud, to be deleted there" ] ||
+	fail "the device's trash holds the wrong bytes for gone.jpg"
+assert_no_path "$CLOUD/media/gone.jpg"
 
 # Download of one file
 head -c 3000000 /dev/urandom >"$CLOUD/media/big.bin"

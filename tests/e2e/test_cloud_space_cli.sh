@@ -4,7 +4,8 @@
 #     (sandbox/data/storage/el2/cloud <-> apps/<bundle>/), `last-sync` before/after, `ls`;
 #  2. the battery rule with a simulated battery ($OHBACKUP_POWER_SUPPLY): 5 % refused
 #     (22400003), 12 % refused unless --force, charging allowed;
-#  3. SIGINT during a slow sync: STOPPED, exit 1, nothing lost, the next sync completes;
+#  3. SIGINT during a slow sync: STOPPED, exit 1, nothing lost or changed (the media folder's
+#     snapshot, bytes and times, is the one from before), the next sync completes;
 #  4. `cache URI` interrupted by SIGINT keeps the partial file; `cache URI` resumes it
 #     (its first progress is past where it stopped) and the file matches the cloud;
 #  5. `clean URI`: the local copy goes, `ls` says cloud-only, `sync` leaves it in the
@@ -99,6 +100,7 @@ rm -rf "$OHBACKUP_POWER_SUPPLY/BAT0"
 
 # ---- 3. SIGINT during a sync -----------------------------------------------------
 for i in 1 2 3; do head -c 1500000 /dev/urandom >"$M/clip$i.mp4"; done
+snapshot "$M" "$WS/media.before" nsec
 OHBACKUP_CLOUD_RATE=1000000 ohb_bg "$WS/sync.out" "$WS/sync.err" --json cloud sync
 wait_for 20 grep -q UPLOADING "$WS/sync.out" || fail "the sync did not reach its upload stage"
 sleep 0.3
@@ -108,6 +110,8 @@ rc=$?
 [ "$rc" = 1 ] || fail "an interrupted sync exited $rc"
 grep -q '"state":"STOPPED"' "$WS/sync.out" || fail "no STOPPED event: $(cat "$WS/sync.out")"
 for i in 1 2 3; do [ -s "$M/clip$i.mp4" ] || fail "clip$i.mp4 was lost"; done
+snapshot "$M" "$WS/media.after" nsec
+assert_same_snapshot "$WS/media.before" "$WS/media.after" "the media folder after an interrupted sync"
 run ohb cloud sync
 assert_rc 0 "sync after the interrupted one"
 for i in 1 2 3; do cmp -s "$M/clip$i.mp4" "$CLOUD/media/clip$i.mp4" || fail "clip$i.mp4 not in the cloud"; done

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "ohbackup_cloud.h"
+
 /* True when rclone is on PATH (else the WebDAV half of a suite is skipped). */
 bool webdav_have_rclone(void);
 
@@ -29,5 +31,25 @@ void fixture_write(const char *base, const char *rel, const void *data, size_t l
 
 /* base/rel's bytes (malloc'd, NUL-terminated) and length, or NULL. */
 char *fixture_slurp(const char *base, const char *rel, size_t *len);
+
+/* Writes base/rel with len bytes of a pattern of seed (another seed, other
+ * bytes; no test depends on the exact bytes). */
+void fixture_pattern(const char *base, const char *rel, size_t len, unsigned seed);
+
+/* Fails the test unless a/rel and b/rel both exist with the same bytes. */
+void fixture_same(const char *a, const char *b, const char *rel);
+
+/* Whether base/rel exists (lstat), and its size (-1: none). */
+bool fixture_exists(const char *base, const char *rel);
+off_t fixture_size(const char *base, const char *rel);
+
+/* Mounts a tmpfs (mount options opts) on dir, in a mount namespace of the
+ * test's own process when it can (unshare), so a test that fails before its
+ * umount leaves no mount behind once its process ends. Needs root: false
+ * after test_skip("need root", what) (skip.h) when the mount fails. */
+bool fixture_mount_tmpfs(const char *dir, const char *opts, const char *what);
+
+/* The engine's getFileSyncState of uri: the state, or minus the error code. */
+int fixture_file_state(ohb_cloud_t *c, const char *uri);
 
 #endif

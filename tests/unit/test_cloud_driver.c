@@ -27,6 +27,7 @@
 #include "cloud_driver.h"
 #include "fsutil.h"
 #include "cloud_fixture.h"
+#include "skip.h"
 
 #define BIG_SIZE (20u * 1024u * 1024u)
 
@@ -44,16 +45,6 @@ typedef struct fixture {
 static fixture_t fx;   /* set up per test (checked fixtures run in the test's own process) */
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static char *
-make_tmpdir(const char *tag)
-{
-	char tmpl[64];
-	snprintf(tmpl, sizeof tmpl, "/tmp/ohb-cloud-%s-XXXXXX", tag);
-	char *d = mkdtemp(tmpl);
-	ck_assert_ptr_nonnull(d);
-	return strdup(d);
-}
 
 /* A port nothing listens on (bound, then released). */
 static int
@@ -89,8 +80,8 @@ setup_common(int kind)
 	memset(&fx, 0, sizeof fx);
 	fx.kind = kind;
 	fx.server = -1;
-	fx.root = make_tmpdir("root");
-	fx.work = make_tmpdir("work");
+	fx.root = fixture_tmpdir("root");
+	fx.work = fixture_tmpdir("work");
 	if (kind == KIND_WEBDAV)
 		start_server(NULL);
 	else
@@ -210,16 +201,6 @@ get_text(const char *path, int *rc)
 	char *data = *rc == 0 ? fd_contents(fd, &len) : NULL;
 	close(fd);
 	return data;
-}
-
-static bool
-exists_on_disk(const char *rel)
-{
-	char *p = fsu_join(fx.root, rel);
-	struct stat st;
-	bool ok = lstat(p, &st) == 0;
-	free(p);
-	return ok;
 }
 
 /* Progress recorder and the trigger for cancel / killing the server. */
@@ -405,7 +386,7 @@ b_names_with_spaces_and_utf8(void)
 {
 	const char *name = "dir with space/Grüße 文件 #1 100%&+.txt";
 	ck_assert_int_eq(put_text(name, "unicode"), 0);
-	ck_assert(exists_on_disk(name));
+	ck_assert(fixture_exists(fx.root, name));
 	ohb_error_t err;
 	cloud_entry_t *v = NULL;
 	size_t n = 0;
@@ -419,7 +400,7 @@ b_names_with_spaces_and_utf8(void)
 	ck_assert_str_eq(text, "unicode");
 	free(text);
 	ck_assert_int_eq(cloud_move(fx.d, name, "dir with space/é è.txt", &err), 0);
-	ck_assert(exists_on_disk("dir with space/é è.txt"));
+	ck_assert(fixture_exists(fx.root, "dir with space/é è.txt"));
 }
 
 static void
@@ -452,15 +433,15 @@ b_remove(void)
 	ck_assert_int_eq(put_text("f/a.txt", "A"), 0);
 	ohb_error_t err;
 	ck_assert_int_eq(cloud_remove(fx.d, "f", &err), 13900020);   /* not empty: kept */
-	ck_assert(exists_on_disk("f/a.txt"));
+	ck_assert(fixture_exists(fx.root, "f/a.txt"));
 	ck_assert_int_eq(cloud_remove(fx.d, "f/a.txt", &err), 0);
 	cloud_entry_t e;
 	ck_assert_int_eq(cloud_stat(fx.d, "f/a.txt", &e, &err), 13900002);
-	ck_assert(!exists_on_disk("f/a.txt"));
+	ck_assert(!fixture_exists(fx.root, "f/a.txt"));
 	ck_assert_int_eq(cloud_remove(fx.d, "f/a.txt", &err), 0);   /* already gone: fine */
 	ck_assert_int_eq(cloud_remove(fx.d, "never/was", &err), 0);
 	ck_assert_int_eq(cloud_remove(fx.d, "f", &err), 0);          /* now empty */
-	ck_assert(!exists_on_disk("f"));
+	ck_assert(!fixture_exists(fx.root, "f"));
 }
 
 static void
@@ -496,7 +477,7 @@ b_invalid_paths(void)
 	}
 	ck_assert_int_eq(cloud_stat(fx.d, "", &e, &err), 14000002);
 	close(fd);
-	ck_assert(!exists_on_disk("x"));
+	ck_assert(!fixture_exists(fx.root, "x"));
 }
 
 static void
@@ -510,7 +491,7 @@ b_cancel_leaves_no_half_file(void)
 	ck_assert_int_eq(cloud_put(fx.d, "big.bin", fd, BIG_SIZE, &t, NULL, &err), CLOUD_CANCELLED);
 	cloud_entry_t e;
 	ck_assert_int_eq(cloud_stat(fx.d, "big.bin", &e, &err), 13900002);
-	ck_assert(!exists_on_disk("big.bin"));
+	ck_assert(!fixture_exists(fx.root, "big.bin"));
 
 	/* a cancelled replacement leaves the old file whole */
 	lseek(fd, 0, SEEK_SET);
@@ -555,7 +536,7 @@ b_server_killed_mid_put(void)
 	reopen();
 	cloud_entry_t e;
 	ck_assert_int_eq(cloud_stat(fx.d, "big.bin", &e, &err), 13900002);
-	ck_assert(!exists_on_disk("big.bin"));
+	ck_assert(!fixture_exists(fx.root, "big.bin"));
 	close(fd);
 }
 
@@ -658,7 +639,7 @@ END_TEST
 
 START_TEST(dir_never_follows_symlinks)
 {
-	char *outside = make_tmpdir("outside");
+	char *outside = fixture_tmpdir("outside");
 	char *secret = fsu_join(outside, "secret");
 	ck_assert_int_eq(fsu_write_atomic(outside, "secret", "s", 1, 0600, NULL), 0);
 	char *link = fsu_join(fx.root, "link");
@@ -692,10 +673,8 @@ END_TEST
 
 START_TEST(dir_full_is_limit)
 {
-	char *mnt = make_tmpdir("tmpfs");
-	if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0) {
-		fprintf(stderr, "cloud_driver: cannot mount a tmpfs (%s); skipping the full-cloud test\n",
-		    strerror(errno));
+	char *mnt = fixture_tmpdir("tmpfs");
+	if (!fixture_mount_tmpfs(mnt, "size=1m", "cloud_driver: the full-cloud test")) {
 		rmdir(mnt);
 		free(mnt);
 		return;
@@ -783,7 +762,7 @@ START_TEST(webdav_base_path)
 	int fd = local_text("g.txt", "g");
 	ck_assert_int_eq(cloud_put(d, "g.txt", fd, 1, NULL, NULL, &err), 0);
 	close(fd);
-	ck_assert(exists_on_disk("base dir/g.txt"));
+	ck_assert(fixture_exists(fx.root, "base dir/g.txt"));
 	cloud_driver_close(d);
 }
 END_TEST
@@ -925,8 +904,7 @@ Suite *cloud_driver_suite(void)
 		tcase_set_timeout(tc, 60);
 		suite_add_tcase(s, tc);
 	} else {
-		fprintf(stderr, "cloud_driver: rclone not found; skipping the WebDAV half of the tests "
-		    "(apt-get install rclone)\n");
+		test_skip("need rclone", "cloud_driver: the WebDAV half of the tests (apt-get install rclone)");
 	}
 	return s;
 }

@@ -1,12 +1,16 @@
 /* The cloud suites' shared fixture (cloud_fixture.h). Named test_*.c so the
  * Makefile links it into the unit runner; it has no suite. */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +18,7 @@
 #include "cloud_driver.h"
 #include "fsutil.h"
 #include "cloud_fixture.h"
+#include "skip.h"
 
 bool
 webdav_have_rclone(void)
@@ -134,4 +139,65 @@ fixture_slurp(const char *base, const char *rel, size_t *len)
 	if (len)
 		*len = n;
 	return rc == 0 ? data : NULL;
+}
+
+void
+fixture_pattern(const char *base, const char *rel, size_t len, unsigned seed)
+{
+	unsigned char *buf = malloc(len ? len : 1);
+	ck_assert_ptr_nonnull(buf);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 12)) & 0xff);
+	fixture_write(base, rel, buf, len);
+	free(buf);
+}
+
+void
+fixture_same(const char *a, const char *b, const char *rel)
+{
+	size_t la, lb;
+	char *x = fixture_slurp(a, rel, &la), *y = fixture_slurp(b, rel, &lb);
+	ck_assert_msg(x && y, "%s is missing in %s", rel, x ? b : a);
+	ck_assert_msg(la == lb && memcmp(x, y, la) == 0, "%s differs between %s and %s", rel, a, b);
+	free(x);
+	free(y);
+}
+
+bool
+fixture_exists(const char *base, const char *rel)
+{
+	return fixture_size(base, rel) >= 0;
+}
+
+off_t
+fixture_size(const char *base, const char *rel)
+{
+	char *p = fsu_join(base, rel);
+	struct stat st;
+	off_t s = lstat(p, &st) == 0 ? st.st_size : -1;
+	free(p);
+	return s;
+}
+
+int
+fixture_file_state(ohb_cloud_t *c, const char *uri)
+{
+	ohb_cloud_file_sync_state_t s;
+	ohb_error_t err;
+	int rc = ohb_cloud_get_file_sync_state(c, uri, &s, &err);
+	return rc == 0 ? (int)s : -rc;
+}
+
+bool
+fixture_mount_tmpfs(const char *dir, const char *opts, const char *what)
+{
+	/* A private namespace: the mount goes with the test's process (fork mode;
+	 * a failed assertion skips the teardown). unshare refuses a process with
+	 * threads: then a plain mount, which the teardowns undo. */
+	if (unshare(CLONE_NEWNS) == 0)
+		(void)mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+	if (mount("tmpfs", dir, "tmpfs", 0, opts) == 0)
+		return true;
+	test_skip("need root", "%s (cannot mount a tmpfs: %s)", what, strerror(errno));
+	return false;
 }

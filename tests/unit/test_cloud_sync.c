@@ -24,6 +24,7 @@
 #include "fsutil.h"
 #include "ohbackup_cloud.h"
 #include "cloud_fixture.h"
+#include "skip.h"
 
 #define BIG (20u * 1024u * 1024u)
 #define MAX_EV 4096
@@ -177,34 +178,19 @@ put_cloud(const char *rel, const char *text)
 	free(m);
 }
 
-static void
-put_bytes(const char *base, const char *rel, size_t len, unsigned seed)
-{
-	char *buf = malloc(len);
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (char)((i * 31 + seed) & 0xff);
-	fixture_write(base, rel, buf, len);
-	free(buf);
-}
-
-/* The file's bytes (malloc'd) or NULL. */
+/* The cloud's media folder (malloc'd path). */
 static char *
 cloud_media(void)
 {
 	return fsu_join(fx.cloud, "media");
 }
 
+/* The device's and the cloud's copy of rel are byte-identical. */
 static void
 assert_same_file(const char *rel)
 {
 	char *cm = cloud_media();
-	size_t a, b;
-	char *l = fixture_slurp(fx.media, rel, &a);
-	char *r = fixture_slurp(cm, rel, &b);
-	ck_assert_msg(l && r, "%s: local %p cloud %p", rel, (void *)l, (void *)r);
-	ck_assert_msg(a == b && memcmp(l, r, a) == 0, "%s differs between device and cloud", rel);
-	free(l);
-	free(r);
+	fixture_same(fx.media, cm, rel);
 	free(cm);
 }
 
@@ -224,15 +210,6 @@ sync_and_wait(int expect)
 	ck_assert_int_eq(ohb_cloud_gallery_start(fx.c, &err), 0);
 	ck_assert_int_eq(ohb_cloud_wait_idle(fx.c, 20000, &err), 0);
 	ck_assert_msg(last_sync() == expect, "sync ended %d, expected %d", last_sync(), expect);
-}
-
-static int
-file_state(const char *uri)
-{
-	ohb_cloud_file_sync_state_t s;
-	ohb_error_t err;
-	int rc = ohb_cloud_get_file_sync_state(fx.c, uri, &s, &err);
-	return rc == 0 ? (int)s : -rc;
 }
 
 /* Names in dir starting with prefix. */
@@ -269,7 +246,7 @@ wait_until_state(const char *uri, int state, int ms)
 {
 	int64_t end = fsu_mono_ms() + ms;
 	while (fsu_mono_ms() < end) {
-		if (file_state(uri) == state)
+		if (fixture_file_state(fx.c, uri) == state)
 			return true;
 		usleep(5000);
 	}
@@ -284,7 +261,7 @@ START_TEST(converge_both_sides)
 	put_local("Photo/1/b.jpg", "local b");
 	put_cloud("c.jpg", "cloud c");
 	put_cloud("Photo/2/d.jpg", "cloud d");
-	ck_assert_int_eq(file_state("file://media/a.jpg"), OHB_CLOUD_FILE_TO_BE_UPLOADED);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/a.jpg"), OHB_CLOUD_FILE_TO_BE_UPLOADED);
 	ohb_error_t err;
 	ck_assert_int_eq(ohb_cloud_gallery_start(fx.c, &err), 0);
 	ck_assert_int_eq(ohb_cloud_gallery_start(fx.c, &err), 0);   /* coalesced */
@@ -297,12 +274,13 @@ START_TEST(converge_both_sides)
 	const char *all[] = {"a.jpg", "Photo/1/b.jpg", "c.jpg", "Photo/2/d.jpg"};
 	for (int i = 0; i < 4; i++)
 		assert_same_file(all[i]);
-	ck_assert_int_eq(file_state("file://media/a.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);
-	ck_assert_int_eq(file_state("file:///media/c.jpg"), OHB_CLOUD_FILE_COMPLETED);   /* the spec's spelling */
-	ck_assert_int_eq(file_state("file://media/Photo/2/d.jpg"), OHB_CLOUD_FILE_COMPLETED);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/a.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);
+	/* the spec's spelling, with three slashes */
+	ck_assert_int_eq(fixture_file_state(fx.c, "file:///media/c.jpg"), OHB_CLOUD_FILE_COMPLETED);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/Photo/2/d.jpg"), OHB_CLOUD_FILE_COMPLETED);
 	/* a second run finds nothing to do and changes nothing */
 	sync_and_wait(OHB_CLOUD_SYNC_COMPLETED);
-	ck_assert_int_eq(file_state("file://media/a.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/a.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);
 	char *cm = cloud_media();
 	ck_assert_int_eq(count_prefix(fx.media, "a "), 0);
 	ck_assert_int_eq(count_prefix(cm, "a "), 0);
@@ -310,9 +288,9 @@ START_TEST(converge_both_sides)
 	/* the state store survives a reopen */
 	close_engine();
 	open_engine(0);
-	ck_assert_int_eq(file_state("file://media/a.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/a.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);
 	put_local("a.jpg", "local a, edited");
-	ck_assert_int_eq(file_state("file://media/a.jpg"), OHB_CLOUD_FILE_TO_BE_UPLOADED);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/a.jpg"), OHB_CLOUD_FILE_TO_BE_UPLOADED);
 }
 END_TEST
 
@@ -348,7 +326,7 @@ START_TEST(conflict_keeps_both)
 	assert_same_file(yname);
 	free(yname);
 	ck_assert_int_eq(count_prefix(fx.media, "z "), 0);
-	ck_assert_int_eq(file_state("file://media/z.jpg"), OHB_CLOUD_FILE_COMPLETED);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/z.jpg"), OHB_CLOUD_FILE_COMPLETED);
 	char *cm = cloud_media();
 	ck_assert_int_eq(count_prefix(cm, "x "), 1);
 	free(cm);
@@ -362,7 +340,7 @@ START_TEST(stop_mid_sync)
 	for (int i = 0; i < 6; i++) {
 		char rel[32];
 		snprintf(rel, sizeof rel, "p%d.jpg", i);
-		put_bytes(fx.media, rel, 1024 * 1024, (unsigned)i);
+		fixture_pattern(fx.media, rel, 1024 * 1024, (unsigned)i);
 	}
 	ohb_error_t err;
 	ck_assert_int_eq(ohb_cloud_gallery_start(fx.c, &err), 0);
@@ -370,7 +348,7 @@ START_TEST(stop_mid_sync)
 	ck_assert_int_eq(ohb_cloud_gallery_stop(fx.c, &err), 0);
 	ck_assert_int_eq(ohb_cloud_wait_idle(fx.c, 5000, &err), 0);
 	ck_assert_int_eq(last_sync(), OHB_CLOUD_SYNC_STOPPED);
-	ck_assert_int_eq(file_state("file://media/p1.jpg"), OHB_CLOUD_FILE_STOPPED);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/p1.jpg"), OHB_CLOUD_FILE_STOPPED);
 	/* nothing lost: every local file intact, every cloud file whole */
 	char *cm = cloud_media();
 	for (int i = 0; i < 6; i++) {
@@ -403,7 +381,7 @@ END_TEST
 START_TEST(download_progress_and_stop)
 {
 	char *cm = cloud_media();
-	put_bytes(cm, "big.bin", BIG, 7);
+	fixture_pattern(cm, "big.bin", BIG, 7);
 	close_engine();
 	open_engine(64u * 1024u * 1024u);
 	ohb_error_t err;
@@ -421,7 +399,7 @@ START_TEST(download_progress_and_stop)
 	ck_assert_uint_eq(last.processed, BIG);
 	ck_assert_int_eq(fx.rec.dl_seen_state, OHB_CLOUD_FILE_DOWNLOADING);
 	assert_same_file("big.bin");
-	ck_assert_int_eq(file_state("file://media/big.bin"), OHB_CLOUD_FILE_COMPLETED);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/big.bin"), OHB_CLOUD_FILE_COMPLETED);
 
 	/* stop: slow it down, stop once bytes flow; no partial file is left */
 	close_engine();
@@ -446,7 +424,7 @@ START_TEST(download_progress_and_stop)
 	ck_assert_int_eq(ohb_cloud_wait_idle(fx.c, 5000, &err), 0);
 	ck_assert_int_eq(fx.rec.dl[fx.rec.n_dl - 1].state, OHB_CLOUD_DL_STOPPED);
 	ck_assert_uint_lt(fx.rec.dl[fx.rec.n_dl - 1].processed, BIG);
-	ck_assert_int_eq(file_state("file://media/big.bin"), OHB_CLOUD_FILE_STOPPED);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/big.bin"), OHB_CLOUD_FILE_STOPPED);
 	/* a missing cloud file is 13900002 at start */
 	ck_assert_int_eq(ohb_cloud_download_start(fx.c, "file://media/nope.bin", &err), 13900002);
 	free(cm);
@@ -499,8 +477,8 @@ START_TEST(deletions_go_to_trash)
 	ck_assert_msg(t != NULL, "b.jpg is not in the device's trash");
 	free(t);
 	free(tdir);
-	ck_assert_int_eq(file_state("file://media/a.jpg"), -13900002);
-	ck_assert_int_eq(file_state("file://media/b.jpg"), -13900002);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/a.jpg"), -13900002);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/b.jpg"), -13900002);
 	got = fixture_slurp(fx.media, "c.jpg", NULL);
 	ck_assert_msg(got && strcmp(got, "c edited in the cloud") == 0, "c.jpg: the cloud's edit did not come back");
 	free(got);
@@ -529,8 +507,9 @@ START_TEST(upload_failure_state)
 	put_local("g.jpg", "fine");
 	sync_and_wait(OHB_CLOUD_SYNC_UPLOAD_FAILED);
 	ck_assert_int_ne(fx.rec.sync_code[fx.rec.n_sync - 1], 0);
-	ck_assert_int_eq(file_state("file://media/f.jpg"), OHB_CLOUD_FILE_UPLOAD_FAILURE);
-	ck_assert_int_eq(file_state("file://media/g.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);   /* errors accumulate */
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/f.jpg"), OHB_CLOUD_FILE_UPLOAD_FAILURE);
+	/* errors accumulate: the failed file does not stop the others */
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/g.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);
 }
 END_TEST
 
@@ -582,7 +561,7 @@ START_TEST(network_loss_then_recovery)
 	for (int i = 0; i < 6; i++) {
 		char rel[32];
 		snprintf(rel, sizeof rel, "n%d.jpg", i);
-		put_bytes(fx.media, rel, 1024 * 1024, (unsigned)i + 40);
+		fixture_pattern(fx.media, rel, 1024 * 1024, (unsigned)i + 40);
 	}
 	ohb_error_t err;
 	ck_assert_int_eq(ohb_cloud_gallery_start(fx.c, &err), 0);
@@ -592,7 +571,7 @@ START_TEST(network_loss_then_recovery)
 	ck_assert_int_eq(last_sync(), OHB_CLOUD_SYNC_UPLOAD_FAILED);
 	ck_assert_int_eq(fx.rec.sync_error[fx.rec.n_sync - 1], OHB_CLOUD_ERR_NETWORK_UNAVAILABLE);
 	ck_assert_int_eq(fx.rec.sync_code[fx.rec.n_sync - 1], 22400002);
-	ck_assert_int_eq(file_state("file://media/n1.jpg"), OHB_CLOUD_FILE_UPLOAD_FAILURE);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/n1.jpg"), OHB_CLOUD_FILE_UPLOAD_FAILURE);
 	/* a start while the server is down fails at once in the download stage */
 	sync_and_wait(OHB_CLOUD_SYNC_DOWNLOAD_FAILED);
 	ck_assert_int_eq(fx.rec.sync_error[fx.rec.n_sync - 1], OHB_CLOUD_ERR_NETWORK_UNAVAILABLE);
@@ -606,7 +585,7 @@ START_TEST(network_loss_then_recovery)
 		snprintf(rel, sizeof rel, "n%d.jpg", i);
 		assert_same_file(rel);
 	}
-	ck_assert_int_eq(file_state("file://media/n1.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);
+	ck_assert_int_eq(fixture_file_state(fx.c, "file://media/n1.jpg"), OHB_CLOUD_FILE_UPLOAD_SUCCESS);
 }
 END_TEST
 
@@ -636,7 +615,7 @@ Suite *cloud_sync_suite(void)
 		tcase_add_test(tc, deletions_go_to_trash);
 		suite_add_tcase(s, tc);
 	} else {
-		fprintf(stderr, "cloud_sync: rclone not found; skipping the WebDAV half (apt-get install rclone)\n");
+		test_skip("need rclone", "cloud_sync: the WebDAV half (apt-get install rclone)");
 	}
 	return s;
 }

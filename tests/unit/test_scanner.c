@@ -489,10 +489,6 @@ START_TEST(parallel_walk_lists_every_entry_once)
 }
 END_TEST
 
-extern Suite *scanner_suite(void);
-
-/* one line: the Makefile finds suites with ^Suite \*x_suite(void) */
-/* clang-format off */
 /* A snapshot lists what scan_bundle lists, and stays current only while no
  * directory it read changes; a tree changed just before the walk is never
  * trusted (the racy rule). */
@@ -534,6 +530,10 @@ START_TEST(snapshot_is_current_until_a_directory_changes)
 }
 END_TEST
 
+extern Suite *scanner_suite(void);
+
+/* one line: the Makefile finds suites with ^Suite \*x_suite(void) */
+/* clang-format off */
 Suite *scanner_suite(void)
 /* clang-format on */
 {

@@ -589,6 +589,29 @@ START_TEST(exact_restore_replaces_wrong_kinds)
 }
 END_TEST
 
+/* Restores tar (exact: with stage_set_exact) in a child that the test hook
+ * kills after `moves` moves of the commit (exit 99, as a crash): the
+ * journal, stage.commit, is left for a recovery to finish. */
+static void
+crash_restore(fixture_t *f, const char *tar, bool exact, int moves)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char n[16];
+		snprintf(n, sizeof n, "%d", moves);
+		setenv("OHBACKUP_TEST_CRASH_AFTER_MOVES", n, 1);
+		ohb_error_t err;
+		restore_tar_mode(f, tar, NULL, exact, &err);
+		_exit(1);   /* the hook did not fire */
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 99);
+	ck_assert(exists(f->temp, "restore/stage.commit"));
+}
+
 /* A crash after the first move: the recovery finishes the job from the
  * journal, and running the replacements again never removes new content. */
 START_TEST(exact_restore_crash_is_rolled_forward)
@@ -598,21 +621,7 @@ START_TEST(exact_restore_crash_is_rolled_forward)
 		fx_init(&f, false);
 		char *outside = fsu_join(f.root, "outside");
 		seed_kind_changes(&f, outside);
-		pid_t pid = fork();
-		ck_assert_int_ge(pid, 0);
-		if (pid == 0) {
-			char n[8];
-			snprintf(n, sizeof n, "%d", after);
-			setenv("OHBACKUP_TEST_CRASH_AFTER_MOVES", n, 1);
-			ohb_error_t err;
-			restore_tar_mode(&f, "kinds.tar", NULL, true, &err);
-			_exit(1);   /* the hook did not fire */
-		}
-		int status;
-		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-		ck_assert(WIFEXITED(status));
-		ck_assert_int_eq(WEXITSTATUS(status), 99);
-		ck_assert(exists(f.temp, "restore/stage.commit"));
+		crash_restore(&f, "kinds.tar", true, after);
 		ohb_error_t err = { 0 };
 		ck_assert_msg(stage_recover(&f.b, &err) == 0, "%s", err.message);
 		assert_kinds_replaced(&f, outside);
@@ -821,19 +830,7 @@ START_TEST(crash_mid_apply_is_rolled_forward)
 	fixture_t f;
 	fx_init(&f, false);
 	seed_new_and_old(&f);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		setenv("OHBACKUP_TEST_CRASH_AFTER_MOVES", "1", 1);
-		ohb_error_t err;
-		restore_tar(&f, "new.tar", NULL, &err);
-		_exit(1);   /* the hook did not fire */
-	}
-	int status;
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status));
-	ck_assert_int_eq(WEXITSTATUS(status), 99);
-	ck_assert(exists(f.temp, "restore/stage.commit"));
+	crash_restore(&f, "new.tar", false, 1);
 	int news = 0;
 	for (int n = 1; n <= 3; n++) {
 		char rel[64];
@@ -903,17 +900,7 @@ START_TEST(open_finishes_an_unfinished_commit_first)
 	fixture_t f;
 	fx_init(&f, false);
 	seed_new_and_old(&f);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		setenv("OHBACKUP_TEST_CRASH_AFTER_MOVES", "2", 1);
-		ohb_error_t err;
-		restore_tar(&f, "new.tar", NULL, &err);
-		_exit(1);
-	}
-	int status;
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_int_eq(WEXITSTATUS(status), 99);
+	crash_restore(&f, "new.tar", false, 2);
 	ohb_error_t err = { 0 };
 	stage_t *st = NULL;
 	ck_assert_msg(stage_open(&f.b, NULL, &st, &err) == 0, "%s", err.message);
