@@ -589,6 +589,32 @@ START_TEST(exact_restore_replaces_wrong_kinds)
 }
 END_TEST
 
+/* Two replaced targets whose names sort around each other's children: the
+ * backup has a/ (with a/x.txt) and the file a-b; the sandbox has the file a
+ * and the directory a-b/. "/a-b" sorts between "/a" and "/a/x.txt", so
+ * validation must skip what lies below every replaced target, not only the
+ * last one (it checked /a/x.txt against the old file /a and refused). */
+START_TEST(exact_restore_replaces_targets_that_sort_apart)
+{
+	fixture_t f;
+	fx_init(&f, false);
+	ck_assert_int_eq(sh("cd '%s' && mkdir -p " FILES "/a && echo in > " FILES "/a/x.txt && echo f > " FILES "/a-b "
+	    "&& bsdtar -cf ../sib.tar data && cd '%s' && mkdir -p " FILES "/a-b/inner && echo k > " FILES "/a-b/inner/k "
+	    "&& echo old > " FILES "/a",
+	    f.src, f.sandbox), 0);
+	ohb_error_t err = { 0 };
+	ck_assert_msg(restore_tar_mode(&f, "sib.tar", NULL, true, &err) == 0, "%s", err.message);
+	char *t = slurp(f.sandbox, FILES "/a/x.txt");
+	ck_assert_str_eq(t, "in\n");
+	free(t);
+	t = slurp(f.sandbox, FILES "/a-b");
+	ck_assert_str_eq(t, "f\n");
+	free(t);
+	ck_assert(!exists(f.sandbox, FILES "/a-b/inner"));
+	fx_free(&f);
+}
+END_TEST
+
 /* Restores tar (exact: with stage_set_exact) in a child that the test hook
  * kills after `moves` moves of the commit (exit 99, as a crash): the
  * journal, stage.commit, is left for a recovery to finish. */
@@ -1061,6 +1087,7 @@ Suite *stage_suite(void)
 	tcase_add_test(tc, cancel_stops_before_anything_is_applied);
 	tcase_add_test(tc, crash_mid_apply_is_rolled_forward);
 	tcase_add_test(tc, exact_restore_replaces_wrong_kinds);
+	tcase_add_test(tc, exact_restore_replaces_targets_that_sort_apart);
 	tcase_add_test(tc, exact_restore_crash_is_rolled_forward);
 	tcase_add_test(tc, stage_without_journal_is_discarded);
 	tcase_add_test(tc, open_finishes_an_unfinished_commit_first);
