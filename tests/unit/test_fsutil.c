@@ -13,6 +13,7 @@
 #include "direct_copy.h"
 #include "errors.h"
 #include "fsutil.h"
+#include "skip.h"
 
 static char *
 make_tmpdir(void)
@@ -322,7 +323,7 @@ START_TEST(direct_copy_copies_every_shape)
 	char *d = make_tmpdir();
 	bool direct_ok = dir_takes_direct(d);
 	if (!direct_ok)
-		fprintf(stderr, "fsutil: %s takes no O_DIRECT; checking the fallback only\n", d);
+		test_skip("no O_DIRECT on the temp folder", "fsutil: the direct path of direct_copy (%s)", d);
 	const size_t sizes[] = {0, 100, DC_ALIGN, DC_ALIGN + 1, DC_CHUNK, DC_CHUNK + 4095,
 	                        3 * DC_CHUNK + 777, 11 * DC_CHUNK + DC_ALIGN};
 	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
@@ -401,7 +402,7 @@ START_TEST(direct_copy_declines_without_touching)
 END_TEST
 
 /* A fresh file system of type fstype mounted at d/name (malloc'd path), or
- * NULL with a line saying which test part is skipped (mounting needs root). */
+ * NULL with the part recorded as skipped (mounting needs root; skip.h). */
 static char *
 mount_scratch(const char *d, const char *name, const char *fstype, const char *opts, const char *skipped)
 {
@@ -409,7 +410,7 @@ mount_scratch(const char *d, const char *name, const char *fstype, const char *o
 	ck_assert_int_eq(mkdir(mnt, 0700), 0);
 	if (mount(fstype, mnt, fstype, 0, opts) == 0)
 		return mnt;
-	fprintf(stderr, "fsutil: cannot mount a %s (%s); skipping %s\n", fstype, strerror(errno), skipped);
+	test_skip("need root", "fsutil: %s (cannot mount a %s: %s)", skipped, fstype, strerror(errno));
 	free(mnt);
 	return NULL;
 }
