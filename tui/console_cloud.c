@@ -242,10 +242,10 @@ cloud_enter(console_t *c)
 void
 cloud_refresh(console_t *c)
 {
-	cloud_scope_t *s = cur_scope(c);
 	if (!c->cloud.eng)
 		return;
-	add_scopes(c);
+	add_scopes(c);   /* may realloc the scopes: take the current one after it */
+	cloud_scope_t *s = cur_scope(c);
 	read_battery(c);
 	if (s)
 		read_last_time(c, s);
