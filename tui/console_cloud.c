@@ -145,6 +145,42 @@ read_battery(console_t *c)
 	u->battery_code = u->eng ? ohb_cloud_battery(u->eng, &u->battery, &u->charging, &e) : 0;
 }
 
+const ohb_cloud_file_info_t *
+cloud_current_file(const console_t *c)
+{
+	const cloud_ui_t *u = &c->cloud;
+	if (!u->view || u->cursor >= u->n_view || u->view[u->cursor] >= u->n_files)
+		return NULL;
+	return &u->files[u->view[u->cursor]];
+}
+
+/* The uri of the highlighted file, "" when none: what a new listing or
+ * filter keeps highlighted (the row index would point elsewhere). */
+static void
+current_uri(const console_t *c, char *buf, size_t size)
+{
+	const ohb_cloud_file_info_t *f = cloud_current_file(c);
+	snprintf(buf, size, "%s", f ? f->uri : "");
+}
+
+/* The filtered view of u->files, with the cursor on `keep` when it is still
+ * shown, else on the first row. */
+static void
+rebuild_view(console_t *c, const char *keep)
+{
+	cloud_ui_t *u = &c->cloud;
+	u->n_view = 0;
+	u->cursor = 0;
+	for (size_t i = 0; u->view && i < u->n_files; i++) {
+		if (!list_match(u->files[i].path, u->filter))
+			continue;
+		if (keep[0] && strcmp(u->files[i].uri, keep) == 0)
+			u->cursor = u->n_view;
+		u->view[u->n_view++] = i;
+	}
+	wf_coalesce_mark(&c->redraw);
+}
+
 static void
 refresh_files(console_t *c)
 {
@@ -160,54 +196,27 @@ refresh_files(console_t *c)
 		snprintf(u->files_message, sizeof u->files_message, "%s", e.message);
 		return;   /* keep the last good listing on screen, with the error above it */
 	}
-	/* remember the highlighted file across the new listing */
-	char keep[1024] = "";
-	const ohb_cloud_file_info_t *f = cloud_current_file(c);
-	if (f)
-		snprintf(keep, sizeof keep, "%s", f->uri);
+	char keep[1024];
+	current_uri(c, keep, sizeof keep);   /* before the old listing is freed */
 	ohb_cloud_file_infos_free(u->files, u->n_files);
 	free(u->view);
 	u->files = v;
 	u->n_files = n;
 	u->view = calloc(n ? n : 1, sizeof *u->view);
-	u->n_view = 0;
 	u->n_evicted = u->n_remote = 0;
 	for (size_t i = 0; i < n; i++) {
 		u->n_evicted += v[i].evicted;
 		u->n_remote += v[i].remote_only;
 	}
-	cloud_view(c);
-	for (size_t k = 0; keep[0] && k < u->n_view; k++)
-		if (strcmp(u->files[u->view[k]].uri, keep) == 0)
-			u->cursor = k;
+	rebuild_view(c, keep);
 }
 
 void
 cloud_view(console_t *c)
 {
-	cloud_ui_t *u = &c->cloud;
-	char keep[1024] = "";
-	const ohb_cloud_file_info_t *f = cloud_current_file(c);
-	if (f)
-		snprintf(keep, sizeof keep, "%s", f->uri);
-	u->n_view = 0;
-	for (size_t i = 0; u->view && i < u->n_files; i++)
-		if (list_match(u->files[i].path, u->filter))
-			u->view[u->n_view++] = i;
-	u->cursor = 0;
-	for (size_t k = 0; keep[0] && k < u->n_view; k++)
-		if (strcmp(u->files[u->view[k]].uri, keep) == 0)
-			u->cursor = k;
-	wf_coalesce_mark(&c->redraw);
-}
-
-const ohb_cloud_file_info_t *
-cloud_current_file(const console_t *c)
-{
-	const cloud_ui_t *u = &c->cloud;
-	if (!u->view || u->cursor >= u->n_view || u->view[u->cursor] >= u->n_files)
-		return NULL;
-	return &u->files[u->view[u->cursor]];
+	char keep[1024];
+	current_uri(c, keep, sizeof keep);
+	rebuild_view(c, keep);
 }
 
 void
