@@ -20,7 +20,7 @@
 #define DEFAULT_OPT_TOTAL (1024ull * 1024 * 1024)   /* the spec's example: totalSize 1 GiB */
 #define DEFAULT_OPT_DAYS 30u                         /* and agingDays 30 (optimizeStorage's too) */
 #define POLL_MS 900                                  /* the once-a-second tick, with slack */
-#define LIVE_LIST_MAX 5000                           /* relist each tick while busy up to this many files */
+#define STATES_MAX 100                               /* ohb_cloud_get_file_sync_states takes at most 100 uris */
 
 /* ---- callbacks: the engine's dispatcher thread. Post an event, nothing else. ---- */
 
@@ -292,6 +292,39 @@ cloud_busy(const console_t *c)
 	return false;
 }
 
+/* The live per-file states (UPLOADING, DOWNLOADING) of the rows on screen,
+ * for the tick while something runs. Only those rows: a whole relist walks
+ * and stats the scope's folder and sorts it (5-8 ms for 5 000 files, on the
+ * main thread, every second); the final events relist once. */
+static void
+refresh_shown_states(console_t *c)
+{
+	cloud_ui_t *u = &c->cloud;
+	const char *uris[STATES_MAX];
+	ohb_cloud_file_info_t *rows[STATES_MAX];
+	ohb_cloud_file_sync_state_t st[STATES_MAX];
+	size_t n = 0;
+	for (size_t k = u->top; k < u->n_view && k - u->top < u->rows_shown && n < STATES_MAX; k++) {
+		ohb_cloud_file_info_t *f = &u->files[u->view[k]];
+		if (f->remote_only)
+			continue;   /* no FileSyncState until it comes down: the batch would fail */
+		rows[n] = f;
+		uris[n++] = f->uri;
+	}
+	if (!n)
+		return;
+	ohb_error_t e = { 0, "" };
+	if (ohb_cloud_get_file_sync_states(u->eng, uris, n, st, &e) == 0) {
+		for (size_t i = 0; i < n; i++)
+			rows[i]->state = st[i];
+		return;
+	}
+	/* One file the sync removed fails the whole batch: the others row by row. */
+	for (size_t i = 0; i < n; i++)
+		if (ohb_cloud_get_file_sync_state(u->eng, uris[i], &st[i], &e) == 0)
+			rows[i]->state = st[i];
+}
+
 void
 cloud_tick(console_t *c)
 {
@@ -301,6 +334,7 @@ cloud_tick(console_t *c)
 		return;
 	u->last_poll_ms = now;
 	cloud_scope_t *s = cur_scope(c);
+	bool relisted = false;
 	if (s && s->s && s->running) {
 		ohb_error_t e = { 0, "" };
 		s->have_status = ohb_cloud_sync_get_status(s->s, &s->st, &e) == 0;
@@ -325,13 +359,14 @@ cloud_tick(console_t *c)
 			    st.list_message);
 		else
 			console_say(c, ROLE_STATE_OK, "the cloud listed for %s", ls->name);
-		if (ls == s)
+		if (ls == s) {
 			refresh_files(c);
+			relisted = true;
+		}
 	}
 	read_battery(c);
-	/* live per-file states (UPLOADING, DOWNLOADING) while something runs */
-	if (c->screen == SCR_CLOUD && u->n_files <= LIVE_LIST_MAX)
-		refresh_files(c);
+	if (c->screen == SCR_CLOUD && !relisted)
+		refresh_shown_states(c);
 	wf_coalesce_mark(&c->redraw);
 }
 

@@ -13,9 +13,10 @@
  * Threads: the engine's callbacks run on its dispatcher thread and only push
  * CEV_CLOUD_* events onto the console's queue (console_evq.h); they never
  * touch curses or the console_t. Everything else here runs on the main
- * thread. The running stage's counters (ohb_cloud_sync_get_status) are polled
- * from the main loop's once-a-second tick, and only while a run goes, so an
- * idle console still sleeps in poll(-1).
+ * thread. The running stage's counters (ohb_cloud_sync_get_status) and the
+ * sync states of the file rows on screen are polled from the main loop's
+ * once-a-second tick, and only while a run goes, so an idle console still
+ * sleeps in poll(-1). The whole listing is read again when a run ends.
  */
 #ifndef OHB_CONSOLE_CLOUD_H
 #define OHB_CONSOLE_CLOUD_H
@@ -76,6 +77,7 @@ typedef struct cloud_ui {
 	char files_message[300];
 	size_t *view;
 	size_t n_view, cursor, top;
+	size_t rows_shown;               /* file rows the last draw had room for: the tick's live states */
 	char filter[64];
 	bool filtering;
 	/* the download shown (the last one started) */
@@ -108,7 +110,8 @@ void cloud_enter(console_t *c);
 void cloud_close(console_t *c);
 /* A sync, download or optimize run is going (the main loop ticks while so). */
 bool cloud_busy(const console_t *c);
-/* The once-a-second tick while busy: the running scope's counters. */
+/* The once-a-second tick while busy: the running scope's counters and the
+ * states of the file rows on screen. */
 void cloud_tick(console_t *c);
 void cloud_apply_event(console_t *c, cev_t *ev);
 /* True while the operator types (filter, optimize form): keys are text. */

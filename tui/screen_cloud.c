@@ -206,6 +206,7 @@ draw_files(console_t *c, int y)
 		draw_text(c, y++, 1, c->cols - 2, ROLE_ERROR, "listing: error %d: %s", u->files_code, u->files_message);
 	draw_text(c, y++, 0, c->cols, ROLE_DIM, " %-14s %-10s %10s  %s", "STATE", "COPY", "SIZE", "PATH");
 	int h = c->rows - 2 - y;
+	u->rows_shown = h > 0 ? (size_t)h : 0;
 	if (h < 1)
 		return;
 	if (!u->n_view) {

@@ -83,6 +83,8 @@ tmux_wait_for '^ COMPLETED +cloud-only +4\.0 MiB +big\.bin' 3
 tmux_keys Enter
 tmux_wait_for 'Download +RUNNING' 5
 tmux_wait_for 'RUNNING .*[0-9.]+ (KiB|MiB)/4\.0 MiB' 5
+# the row's own state follows on the tick (the rows on screen, not a relist)
+tmux_wait_for '^ DOWNLOADING +cloud-only +4\.0 MiB +big\.bin' 3
 wait_for 5 test -e "$M/big.bin.temp.download" || fail "no partial file while downloading"
 dl_pct() { tmux_cap | sed -nE 's/^ *Download +RUNNING .*\] *([0-9]+)%.*/\1/p' | head -1; }
 p1=$(dl_pct)
