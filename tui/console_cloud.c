@@ -338,14 +338,6 @@ cloud_tick(console_t *c)
 	if (s && s->s && s->running) {
 		ohb_error_t e = { 0, "" };
 		s->have_status = ohb_cloud_sync_get_status(s->s, &s->st, &e) == 0;
-		/* The final SyncProgress ends a run; should it never come, two polls
-		 * a second apart that both see no run end it, so the tick stops. */
-		s->idle_polls = s->have_status && !s->st.running ? s->idle_polls + 1 : 0;
-		if (s->idle_polls >= 2) {
-			s->running = false;
-			s->idle_polls = 0;
-			read_last_time(c, s);
-		}
 	}
 	for (size_t i = 0; i < u->n_scopes; i++) {
 		cloud_scope_t *ls = &u->scopes[i];
@@ -541,7 +533,6 @@ cloud_sync_start(console_t *c, bool forced)
 		return;
 	}
 	s->start_message[0] = '\0';
-	s->idle_polls = 0;
 	if (!s->running) {
 		s->running = true;
 		s->have_progress = false;

@@ -43,7 +43,8 @@ typedef struct cloud_scope {
 	int open_code;                   /* ohb_cloud_file_sync's code when it failed */
 	char open_message[300];
 	cloud_listener_t *listener;      /* malloc'd, freed after ohb_cloud_close */
-	bool running;                    /* from start until a final SyncProgress */
+	bool running;                    /* from start until a final SyncProgress (the engine queues it
+	                                    under the lock that ends its run: it always comes) */
 	bool have_progress;
 	ohb_cloud_sync_state_t state;    /* the last SyncProgress */
 	ohb_cloud_error_type_t error;
@@ -53,7 +54,6 @@ typedef struct cloud_scope {
 	char start_message[400];
 	ohb_cloud_sync_status_t st;      /* the last poll (while running) */
 	bool have_status;
-	int idle_polls;                  /* polls in a row that saw no run (see cloud_tick) */
 	int64_t last_sync_ms;            /* getLastSyncTime */
 	bool listing;                    /* ohb_cloud_sync_list_remote asked, not yet ended */
 	int64_t started_ms;
