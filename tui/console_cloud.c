@@ -94,13 +94,12 @@ add_scopes(console_t *c)
 }
 
 static void
-read_last_time(console_t *c, cloud_scope_t *s)
+read_last_time(cloud_scope_t *s)
 {
 	ohb_error_t e = { 0, "" };
 	int64_t ms = 0;
 	if (s->s && ohb_cloud_sync_last_time(s->s, &ms, &e) == 0)
 		s->last_sync_ms = ms;
-	(void)c;
 }
 
 /* GallerySync, or new FileSync(bundle), once per scope; its listener posts
@@ -134,7 +133,7 @@ open_scope(console_t *c, size_t i)
 		s->s = NULL;
 		return;
 	}
-	read_last_time(c, s);
+	read_last_time(s);
 }
 
 static void
@@ -145,7 +144,8 @@ read_battery(console_t *c)
 	u->battery_code = u->eng ? ohb_cloud_battery(u->eng, &u->battery, &u->charging, &e) : 0;
 }
 
-const ohb_cloud_file_info_t *
+/* The highlighted file or NULL; valid until the next refresh_files. */
+static const ohb_cloud_file_info_t *
 cloud_current_file(const console_t *c)
 {
 	const cloud_ui_t *u = &c->cloud;
@@ -257,7 +257,7 @@ cloud_refresh(console_t *c)
 	cloud_scope_t *s = cur_scope(c);
 	read_battery(c);
 	if (s)
-		read_last_time(c, s);
+		read_last_time(s);
 	refresh_files(c);
 }
 
@@ -388,7 +388,7 @@ apply_sync(console_t *c, const cev_t *ev)
 	}
 	s->running = false;
 	s->have_status = false;
-	read_last_time(c, s);
+	read_last_time(s);
 	if (s->code)
 		console_say(c, ROLE_ERROR, "%s sync %s%s%s: error %d: %s", s->name, ohb_cloud_sync_state_name(s->state),
 		    s->error != OHB_CLOUD_ERR_NO_ERROR ? " " : "",
@@ -537,7 +537,6 @@ cloud_sync_start(console_t *c, bool forced)
 		s->running = true;
 		s->have_progress = false;
 		s->have_status = false;
-		s->started_ms = fsu_mono_ms();
 	}
 	c->cloud.last_poll_ms = 0;
 	console_say(c, ROLE_STATE_RUNNING, "%s sync started%s (download stage, then upload stage)", s->name,
@@ -648,15 +647,15 @@ cloud_clean_cache(console_t *c)
 		console_say(c, ROLE_DIM, "%s has no local copy already (cloud-only)", f->path);
 		return;
 	}
-	char path[600];
-	snprintf(path, sizeof path, "%s", f->path);
+	/* f stays valid until refresh_files: only the main thread replaces the
+	 * listing, and the engine's callbacks just queue events. */
 	ohb_error_t e = { 0, "" };
 	int rc = ohb_cloud_cache_clean(c->cloud.eng, f->uri, &e);
 	if (rc) {
-		console_say(c, ROLE_ERROR, "cleanCache %s: error %d: %s", path, rc, e.message);
+		console_say(c, ROLE_ERROR, "cleanCache %s: error %d: %s", f->path, rc, e.message);
 		return;
 	}
-	console_say(c, ROLE_STATE_OK, "local copy of %s dropped; the cloud keeps it (Enter downloads it again)", path);
+	console_say(c, ROLE_STATE_OK, "local copy of %s dropped; the cloud keeps it (Enter downloads it again)", f->path);
 	refresh_files(c);   /* f is gone after this */
 }
 

@@ -56,7 +56,6 @@ typedef struct cloud_scope {
 	bool have_status;
 	int64_t last_sync_ms;            /* getLastSyncTime */
 	bool listing;                    /* ohb_cloud_sync_list_remote asked, not yet ended */
-	int64_t started_ms;
 } cloud_scope_t;
 
 typedef struct cloud_ui {
@@ -134,8 +133,6 @@ void cloud_optimize_stop(console_t *c);
 void cloud_refresh(console_t *c);
 /* Rebuilds the filtered view of the file list, keeping the highlighted file. */
 void cloud_view(console_t *c);
-/* The highlighted file or NULL. */
-const ohb_cloud_file_info_t *cloud_current_file(const console_t *c);
 
 
 #endif
