@@ -276,7 +276,7 @@ form_key(console_t *c, int ch)
 			u->editing = 2;
 			snprintf(u->edit, sizeof u->edit, "%u", u->opt_param_days);
 		} else {
-			if (!wf_parse_size(u->edit, &v) || v > 36500 || strpbrk(u->edit, "kKmMgGtTbB")) {
+			if (!wf_parse_uint(u->edit, 36500, &v)) {
 				console_say(c, ROLE_ERROR, "agingDays: \"%s\" is not a number of days (0 to 36500)", u->edit);
 				return;
 			}
