@@ -254,39 +254,45 @@ cloud_draw(console_t *c)
 
 /* ---- keys ---- */
 
+/* Enter on totalSize asks agingDays; Enter on agingDays starts the run. */
+static void
+form_enter(console_t *c)
+{
+	cloud_ui_t *u = &c->cloud;
+	uint64_t v;
+	if (u->editing == 1) {
+		if (!wf_parse_size(u->edit, &v) || v == 0) {
+			console_say(c, ROLE_ERROR, "totalSize: \"%s\" is not a size above 0 (e.g. 1073741824, 512M, 2G)", u->edit);
+			return;
+		}
+		u->opt_param_total = v;
+		u->editing = 2;
+		snprintf(u->edit, sizeof u->edit, "%u", u->opt_param_days);
+		return;
+	}
+	if (!wf_parse_uint(u->edit, 36500, &v)) {
+		console_say(c, ROLE_ERROR, "agingDays: \"%s\" is not a number of days (0 to 36500)", u->edit);
+		return;
+	}
+	u->opt_param_days = (uint32_t)v;
+	u->editing = 0;
+	cloud_optimize_start(c, u->opt_param_total, u->opt_param_days);
+}
+
 static void
 form_key(console_t *c, int ch)
 {
 	cloud_ui_t *u = &c->cloud;
-	size_t len = strlen(u->edit);
-	if (ch == 27) {
+	switch (console_edit_key(u->edit, sizeof u->edit, ch)) {
+	case EDIT_ESC:
 		u->editing = 0;
 		console_say(c, ROLE_DIM, "optimize space not started");
-	} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
-		if (len)
-			u->edit[len - 1] = '\0';
-	} else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
-		uint64_t v;
-		if (u->editing == 1) {
-			if (!wf_parse_size(u->edit, &v) || v == 0) {
-				console_say(c, ROLE_ERROR, "totalSize: \"%s\" is not a size above 0 (e.g. 1073741824, 512M, 2G)", u->edit);
-				return;
-			}
-			u->opt_param_total = v;
-			u->editing = 2;
-			snprintf(u->edit, sizeof u->edit, "%u", u->opt_param_days);
-		} else {
-			if (!wf_parse_uint(u->edit, 36500, &v)) {
-				console_say(c, ROLE_ERROR, "agingDays: \"%s\" is not a number of days (0 to 36500)", u->edit);
-				return;
-			}
-			u->opt_param_days = (uint32_t)v;
-			u->editing = 0;
-			cloud_optimize_start(c, u->opt_param_total, u->opt_param_days);
-		}
-	} else if (ch >= ' ' && ch < 127 && len + 1 < sizeof u->edit) {
-		u->edit[len] = (char)ch;
-		u->edit[len + 1] = '\0';
+		break;
+	case EDIT_ENTER:
+		form_enter(c);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -294,19 +300,17 @@ static void
 filter_key(console_t *c, int ch)
 {
 	cloud_ui_t *u = &c->cloud;
-	size_t len = strlen(u->filter);
-	if (ch == 27) {
+	switch (console_edit_key(u->filter, sizeof u->filter, ch)) {
+	case EDIT_ESC:
 		u->filter[0] = '\0';
 		u->filtering = false;
-	} else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+		break;
+	case EDIT_ENTER:
 		u->filtering = false;
-	} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
-		if (len)
-			u->filter[len - 1] = '\0';
-	} else if (ch >= ' ' && ch < 127 && len + 1 < sizeof u->filter) {
-		u->filter[len] = (char)ch;
-		u->filter[len + 1] = '\0';
-	} else {
+		break;
+	case EDIT_CHANGED:
+		break;
+	case EDIT_OTHER:
 		return;
 	}
 	cloud_view(c);
