@@ -186,6 +186,23 @@ draw_optimize(console_t *c, int y)
 	    wf_bytes(u->opt_total, b, sizeof b), (unsigned long long)u->opt_files);
 }
 
+enum { FILES_AT = 5 };   /* the file list's rule: below scope, two sync, download and optimize rows */
+
+/* The first file row: below the rule, the listing error when there is one,
+ * and the column heading. */
+static int
+files_top(const console_t *c)
+{
+	return draw_body_top() + FILES_AT + 2 + (c->cloud.files_code ? 1 : 0);
+}
+
+/* The file rows that fit above the status and key bars (< 1: none). */
+static int
+files_rows(const console_t *c)
+{
+	return c->rows - 2 - files_top(c);
+}
+
 static void
 draw_files(console_t *c, int y)
 {
@@ -205,7 +222,7 @@ draw_files(console_t *c, int y)
 	if (u->files_code)
 		draw_text(c, y++, 1, c->cols - 2, ROLE_ERROR, "listing: error %d: %s", u->files_code, u->files_message);
 	draw_text(c, y++, 0, c->cols, ROLE_DIM, " %-14s %-10s %10s  %s", "STATE", "COPY", "SIZE", "PATH");
-	int h = c->rows - 2 - y;
+	int h = files_rows(c);
 	u->rows_shown = h > 0 ? (size_t)h : 0;
 	if (h < 1)
 		return;
@@ -249,7 +266,7 @@ cloud_draw(console_t *c)
 	draw_sync(c, y + 1);
 	draw_download(c, y + 3);
 	draw_optimize(c, y + 4);
-	draw_files(c, y + 5);
+	draw_files(c, y + FILES_AT);
 }
 
 /* ---- keys ---- */
@@ -328,7 +345,7 @@ cloud_key(console_t *c, int ch)
 		filter_key(c, ch);
 		return;
 	}
-	int page = c->rows - 12 > 1 ? c->rows - 12 : 1;
+	int page = files_rows(c) > 1 ? files_rows(c) : 1;
 	if (console_list_key(ch, u->n_view, page, &u->cursor))
 		return;
 	switch (ch) {
