@@ -660,6 +660,16 @@ cloud_clean_cache(console_t *c)
 }
 
 void
+cloud_optimize_form(console_t *c)
+{
+	cloud_ui_t *u = &c->cloud;
+	if (!need_engine(c))
+		return;
+	u->editing = 1;
+	snprintf(u->edit, sizeof u->edit, "%llu", (unsigned long long)u->opt_param_total);
+}
+
+void
 cloud_optimize_start(console_t *c, uint64_t total, uint32_t days)
 {
 	cloud_ui_t *u = &c->cloud;

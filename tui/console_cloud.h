@@ -128,6 +128,9 @@ void cloud_download_start(console_t *c);
 void cloud_download_stop(console_t *c);
 /* CloudFileCache.cleanCache of the highlighted file: drop the local copy. */
 void cloud_clean_cache(console_t *c);
+/* Opens the optimize form (totalSize, then agingDays; the last ones typed
+ * are offered), or says why not when the engine is not open. */
+void cloud_optimize_form(console_t *c);
 void cloud_optimize_start(console_t *c, uint64_t total, uint32_t days);
 void cloud_optimize_stop(console_t *c);
 void cloud_refresh(console_t *c);

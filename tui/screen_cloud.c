@@ -379,12 +379,7 @@ cloud_key(console_t *c, int ch)
 		cloud_clean_cache(c);
 		break;
 	case 'o':
-		if (!u->eng) {
-			console_say(c, ROLE_ERROR, "the cloud engine is not open: error %d: %s", u->open_code, u->open_message);
-			break;
-		}
-		u->editing = 1;
-		snprintf(u->edit, sizeof u->edit, "%llu", (unsigned long long)u->opt_param_total);
+		cloud_optimize_form(c);
 		break;
 	case 'O':
 		cloud_optimize_stop(c);
