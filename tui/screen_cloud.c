@@ -404,6 +404,20 @@ cloud_key(console_t *c, int ch)
 	}
 }
 
+/* A click on a file row highlights it (as on the other list screens). */
+static void
+cloud_click(console_t *c, int y, int x)
+{
+	cloud_ui_t *u = &c->cloud;
+	(void)x;
+	int first = files_top(c);
+	if (!u->eng || !u->n_scopes || y < first || y >= first + files_rows(c))
+		return;   /* no file list drawn, or not on one of its rows */
+	size_t vi = u->top + (size_t)(y - first);
+	if (vi < u->n_view)
+		u->cursor = vi;
+}
+
 const screen_t screen_cloud = {
 	"Cloud",
 	"F1 Help  s Sync  S Stop  Enter Download  D Stop  o Optimize  O Stop  Tab Scope",
@@ -418,8 +432,9 @@ const screen_t screen_cloud = {
 	"/             filter files by path as you type (Enter keeps, Esc clears)\n"
 	"l             list the cloud: files the device never had show as \"cloud\"\n"
 	"R             read files, battery and last sync time again\n"
+	"mouse         click a file row to highlight it\n"
 	"q, Esc        back to Home (runs go on; quitting the console stops them)",
 	cloud_draw,
 	cloud_key,
-	NULL,
+	cloud_click,
 };
