@@ -415,12 +415,10 @@ run_sub(cloud_cli_t *cc, ohb_cloud_t *c, const cloud_args_t *a)
 		return CLI_OK;
 	}
 	if (strcmp(sub, "optimize") == 0) {
-		uint64_t total = 0;
-		char *end = NULL;
-		unsigned long days = a->days ? strtoul(a->days, &end, 10) : 0;
+		uint64_t total = 0, days = 0;
 		if (!a->size || !wf_parse_size(a->size, &total) || total == 0)
 			return cli_error(ctx, 401, "optimize needs --size N (bytes, or with K/M/G) above 0");
-		if (!a->days || !end || *end || days > 36500)
+		if (!a->days || !wf_parse_uint(a->days, 36500, &days))
 			return cli_error(ctx, 401, "optimize needs --days D (0..36500)");
 		if (ohb_cloud_optimize_start(c, total, (uint32_t)days, on_optimize, cc, &err) != 0)
 			return cli_fail(ctx, &err);

@@ -106,6 +106,28 @@ console_list_key(int ch, size_t count, long page, size_t *cursor)
 	}
 }
 
+edit_key_t
+console_edit_key(char *buf, size_t size, int ch)
+{
+	size_t len = strlen(buf);
+	if (ch == '\n' || ch == '\r' || ch == KEY_ENTER)
+		return EDIT_ENTER;
+	if (ch == 27)
+		return EDIT_ESC;
+	if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+		if (len)
+			buf[len - 1] = '\0';
+		return EDIT_CHANGED;
+	}
+	if (ch < ' ' || ch >= 127)
+		return EDIT_OTHER;   /* function keys, arrows, control characters */
+	if (len + 1 < size) {
+		buf[len] = (char)ch;
+		buf[len + 1] = '\0';
+	}
+	return EDIT_CHANGED;
+}
+
 void
 console_go(console_t *c, screen_id_t s)
 {

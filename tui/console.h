@@ -186,6 +186,14 @@ void console_go(console_t *c, screen_id_t s);
  * rows), Home/g, End/G move *cursor within [0, count). True when ch was one
  * of them. */
 bool console_list_key(int ch, size_t count, long page, size_t *cursor);
+/* The keys every text field shares (filters, the optimize form, a restore
+ * target): Backspace drops the last character and a printable one is appended
+ * while it fits in buf (size bytes, NUL-terminated), both EDIT_CHANGED (also
+ * when there was nothing to drop or no room); Enter and Esc are only
+ * reported, for the caller to keep or cancel; anything else is EDIT_OTHER and
+ * leaves buf alone. */
+typedef enum { EDIT_CHANGED, EDIT_ENTER, EDIT_ESC, EDIT_OTHER } edit_key_t;
+edit_key_t console_edit_key(char *buf, size_t size, int ch);
 /* The screen of an id (every id below SCR_COUNT has one). */
 const screen_t *console_screen(screen_id_t id);
 void console_say(console_t *c, theme_role_t role, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

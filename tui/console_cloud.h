@@ -13,9 +13,10 @@
  * Threads: the engine's callbacks run on its dispatcher thread and only push
  * CEV_CLOUD_* events onto the console's queue (console_evq.h); they never
  * touch curses or the console_t. Everything else here runs on the main
- * thread. The running stage's counters (ohb_cloud_sync_get_status) are polled
- * from the main loop's once-a-second tick, and only while a run goes, so an
- * idle console still sleeps in poll(-1).
+ * thread. The running stage's counters (ohb_cloud_sync_get_status) and the
+ * sync states of the file rows on screen are polled from the main loop's
+ * once-a-second tick, and only while a run goes, so an idle console still
+ * sleeps in poll(-1). The whole listing is read again when a run ends.
  */
 #ifndef OHB_CONSOLE_CLOUD_H
 #define OHB_CONSOLE_CLOUD_H
@@ -42,7 +43,8 @@ typedef struct cloud_scope {
 	int open_code;                   /* ohb_cloud_file_sync's code when it failed */
 	char open_message[300];
 	cloud_listener_t *listener;      /* malloc'd, freed after ohb_cloud_close */
-	bool running;                    /* from start until a final SyncProgress */
+	bool running;                    /* from start until a final SyncProgress (the engine queues it
+	                                    under the lock that ends its run: it always comes) */
 	bool have_progress;
 	ohb_cloud_sync_state_t state;    /* the last SyncProgress */
 	ohb_cloud_error_type_t error;
@@ -52,10 +54,8 @@ typedef struct cloud_scope {
 	char start_message[400];
 	ohb_cloud_sync_status_t st;      /* the last poll (while running) */
 	bool have_status;
-	int idle_polls;                  /* polls in a row that saw no run (see cloud_tick) */
 	int64_t last_sync_ms;            /* getLastSyncTime */
 	bool listing;                    /* ohb_cloud_sync_list_remote asked, not yet ended */
-	int64_t started_ms;
 } cloud_scope_t;
 
 typedef struct cloud_ui {
@@ -76,6 +76,7 @@ typedef struct cloud_ui {
 	char files_message[300];
 	size_t *view;
 	size_t n_view, cursor, top;
+	size_t rows_shown;               /* file rows the last draw had room for: the tick's live states */
 	char filter[64];
 	bool filtering;
 	/* the download shown (the last one started) */
@@ -108,7 +109,8 @@ void cloud_enter(console_t *c);
 void cloud_close(console_t *c);
 /* A sync, download or optimize run is going (the main loop ticks while so). */
 bool cloud_busy(const console_t *c);
-/* The once-a-second tick while busy: the running scope's counters. */
+/* The once-a-second tick while busy: the running scope's counters and the
+ * states of the file rows on screen. */
 void cloud_tick(console_t *c);
 void cloud_apply_event(console_t *c, cev_t *ev);
 /* True while the operator types (filter, optimize form): keys are text. */
@@ -126,13 +128,14 @@ void cloud_download_start(console_t *c);
 void cloud_download_stop(console_t *c);
 /* CloudFileCache.cleanCache of the highlighted file: drop the local copy. */
 void cloud_clean_cache(console_t *c);
+/* Opens the optimize form (totalSize, then agingDays; the last ones typed
+ * are offered), or says why not when the engine is not open. */
+void cloud_optimize_form(console_t *c);
 void cloud_optimize_start(console_t *c, uint64_t total, uint32_t days);
 void cloud_optimize_stop(console_t *c);
 void cloud_refresh(console_t *c);
 /* Rebuilds the filtered view of the file list, keeping the highlighted file. */
 void cloud_view(console_t *c);
-/* The highlighted file or NULL. */
-const ohb_cloud_file_info_t *cloud_current_file(const console_t *c);
 
 
 #endif

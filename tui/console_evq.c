@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ohbackup_cloud.h"
+
 void
 cevq_init(cev_queue_t *q, int wake_fd)
 {
@@ -47,20 +49,30 @@ same_text(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* A download or optimize event whose state (v[0]) is RUNNING. */
+static bool
+cloud_running(const cev_t *ev)
+{
+	if (ev->kind == CEV_CLOUD_DOWNLOAD)
+		return ev->v[0] == OHB_CLOUD_DL_RUNNING;
+	if (ev->kind == CEV_CLOUD_OPTIMIZE)
+		return ev->v[0] == OHB_CLOUD_OPT_RUNNING;
+	return false;
+}
+
 /* A RUNNING download or optimize event replaces the newest waiting event of
  * its stream (same kind, same uri) when that one is RUNNING too; never one
  * that follows a final event of the stream. Called with the lock held. */
 static bool
 coalesce_cloud(cev_queue_t *q, cev_t *ev)
 {
-	/* v[0] is the state; RUNNING is 0 in both Download State and OptimizeState */
-	if ((ev->kind != CEV_CLOUD_DOWNLOAD && ev->kind != CEV_CLOUD_OPTIMIZE) || ev->v[0] != 0)
+	if (!cloud_running(ev))
 		return false;
 	for (size_t i = q->n; i-- > 0;) {
 		cev_t *o = &q->v[i];
 		if (o->kind != ev->kind || (ev->kind == CEV_CLOUD_DOWNLOAD && !same_text(o->text, ev->text)))
 			continue;
-		if (o->v[0] != 0)
+		if (!cloud_running(o))
 			return false;
 		for (int k = 0; k < 4; k++)
 			o->v[k] = ev->v[k];

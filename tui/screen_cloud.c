@@ -186,6 +186,23 @@ draw_optimize(console_t *c, int y)
 	    wf_bytes(u->opt_total, b, sizeof b), (unsigned long long)u->opt_files);
 }
 
+enum { FILES_AT = 5 };   /* the file list's rule: below scope, two sync, download and optimize rows */
+
+/* The first file row: below the rule, the listing error when there is one,
+ * and the column heading. */
+static int
+files_top(const console_t *c)
+{
+	return draw_body_top() + FILES_AT + 2 + (c->cloud.files_code ? 1 : 0);
+}
+
+/* The file rows that fit above the status and key bars (< 1: none). */
+static int
+files_rows(const console_t *c)
+{
+	return c->rows - 2 - files_top(c);
+}
+
 static void
 draw_files(console_t *c, int y)
 {
@@ -205,7 +222,8 @@ draw_files(console_t *c, int y)
 	if (u->files_code)
 		draw_text(c, y++, 1, c->cols - 2, ROLE_ERROR, "listing: error %d: %s", u->files_code, u->files_message);
 	draw_text(c, y++, 0, c->cols, ROLE_DIM, " %-14s %-10s %10s  %s", "STATE", "COPY", "SIZE", "PATH");
-	int h = c->rows - 2 - y;
+	int h = files_rows(c);
+	u->rows_shown = h > 0 ? (size_t)h : 0;
 	if (h < 1)
 		return;
 	if (!u->n_view) {
@@ -248,44 +266,50 @@ cloud_draw(console_t *c)
 	draw_sync(c, y + 1);
 	draw_download(c, y + 3);
 	draw_optimize(c, y + 4);
-	draw_files(c, y + 5);
+	draw_files(c, y + FILES_AT);
 }
 
 /* ---- keys ---- */
+
+/* Enter on totalSize asks agingDays; Enter on agingDays starts the run. */
+static void
+form_enter(console_t *c)
+{
+	cloud_ui_t *u = &c->cloud;
+	uint64_t v;
+	if (u->editing == 1) {
+		if (!wf_parse_size(u->edit, &v) || v == 0) {
+			console_say(c, ROLE_ERROR, "totalSize: \"%s\" is not a size above 0 (e.g. 1073741824, 512M, 2G)", u->edit);
+			return;
+		}
+		u->opt_param_total = v;
+		u->editing = 2;
+		snprintf(u->edit, sizeof u->edit, "%u", u->opt_param_days);
+		return;
+	}
+	if (!wf_parse_uint(u->edit, 36500, &v)) {
+		console_say(c, ROLE_ERROR, "agingDays: \"%s\" is not a number of days (0 to 36500)", u->edit);
+		return;
+	}
+	u->opt_param_days = (uint32_t)v;
+	u->editing = 0;
+	cloud_optimize_start(c, u->opt_param_total, u->opt_param_days);
+}
 
 static void
 form_key(console_t *c, int ch)
 {
 	cloud_ui_t *u = &c->cloud;
-	size_t len = strlen(u->edit);
-	if (ch == 27) {
+	switch (console_edit_key(u->edit, sizeof u->edit, ch)) {
+	case EDIT_ESC:
 		u->editing = 0;
 		console_say(c, ROLE_DIM, "optimize space not started");
-	} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
-		if (len)
-			u->edit[len - 1] = '\0';
-	} else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
-		uint64_t v;
-		if (u->editing == 1) {
-			if (!wf_parse_size(u->edit, &v) || v == 0) {
-				console_say(c, ROLE_ERROR, "totalSize: \"%s\" is not a size above 0 (e.g. 1073741824, 512M, 2G)", u->edit);
-				return;
-			}
-			u->opt_param_total = v;
-			u->editing = 2;
-			snprintf(u->edit, sizeof u->edit, "%u", u->opt_param_days);
-		} else {
-			if (!wf_parse_size(u->edit, &v) || v > 36500 || strpbrk(u->edit, "kKmMgGtTbB")) {
-				console_say(c, ROLE_ERROR, "agingDays: \"%s\" is not a number of days (0 to 36500)", u->edit);
-				return;
-			}
-			u->opt_param_days = (uint32_t)v;
-			u->editing = 0;
-			cloud_optimize_start(c, u->opt_param_total, u->opt_param_days);
-		}
-	} else if (ch >= ' ' && ch < 127 && len + 1 < sizeof u->edit) {
-		u->edit[len] = (char)ch;
-		u->edit[len + 1] = '\0';
+		break;
+	case EDIT_ENTER:
+		form_enter(c);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -293,19 +317,17 @@ static void
 filter_key(console_t *c, int ch)
 {
 	cloud_ui_t *u = &c->cloud;
-	size_t len = strlen(u->filter);
-	if (ch == 27) {
+	switch (console_edit_key(u->filter, sizeof u->filter, ch)) {
+	case EDIT_ESC:
 		u->filter[0] = '\0';
 		u->filtering = false;
-	} else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+		break;
+	case EDIT_ENTER:
 		u->filtering = false;
-	} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
-		if (len)
-			u->filter[len - 1] = '\0';
-	} else if (ch >= ' ' && ch < 127 && len + 1 < sizeof u->filter) {
-		u->filter[len] = (char)ch;
-		u->filter[len + 1] = '\0';
-	} else {
+		break;
+	case EDIT_CHANGED:
+		break;
+	case EDIT_OTHER:
 		return;
 	}
 	cloud_view(c);
@@ -323,7 +345,7 @@ cloud_key(console_t *c, int ch)
 		filter_key(c, ch);
 		return;
 	}
-	int page = c->rows - 12 > 1 ? c->rows - 12 : 1;
+	int page = files_rows(c) > 1 ? files_rows(c) : 1;
 	if (console_list_key(ch, u->n_view, page, &u->cursor))
 		return;
 	switch (ch) {
@@ -357,12 +379,7 @@ cloud_key(console_t *c, int ch)
 		cloud_clean_cache(c);
 		break;
 	case 'o':
-		if (!u->eng) {
-			console_say(c, ROLE_ERROR, "the cloud engine is not open: error %d: %s", u->open_code, u->open_message);
-			break;
-		}
-		u->editing = 1;
-		snprintf(u->edit, sizeof u->edit, "%llu", (unsigned long long)u->opt_param_total);
+		cloud_optimize_form(c);
 		break;
 	case 'O':
 		cloud_optimize_stop(c);
@@ -387,6 +404,20 @@ cloud_key(console_t *c, int ch)
 	}
 }
 
+/* A click on a file row highlights it (as on the other list screens). */
+static void
+cloud_click(console_t *c, int y, int x)
+{
+	cloud_ui_t *u = &c->cloud;
+	(void)x;
+	int first = files_top(c);
+	if (!u->eng || !u->n_scopes || y < first || y >= first + files_rows(c))
+		return;   /* no file list drawn, or not on one of its rows */
+	size_t vi = u->top + (size_t)(y - first);
+	if (vi < u->n_view)
+		u->cursor = vi;
+}
+
 const screen_t screen_cloud = {
 	"Cloud",
 	"F1 Help  s Sync  S Stop  Enter Download  D Stop  o Optimize  O Stop  Tab Scope",
@@ -401,8 +432,9 @@ const screen_t screen_cloud = {
 	"/             filter files by path as you type (Enter keeps, Esc clears)\n"
 	"l             list the cloud: files the device never had show as \"cloud\"\n"
 	"R             read files, battery and last sync time again\n"
+	"mouse         click a file row to highlight it\n"
 	"q, Esc        back to Home (runs go on; quitting the console stops them)",
 	cloud_draw,
 	cloud_key,
-	NULL,
+	cloud_click,
 };

@@ -105,19 +105,22 @@ picker_key(console_t *c, int ch)
 {
 	refresh_view(c);
 	if (c->filtering) {
-		size_t len = strlen(c->filter);
-		if (ch == '\n' || ch == '\r' || ch == KEY_ENTER || ch == 27 || ch == KEY_UP || ch == KEY_DOWN) {
+		switch (console_edit_key(c->filter, sizeof c->filter, ch)) {
+		case EDIT_ESC:
+			c->filter[0] = '\0';
 			c->filtering = false;
-			if (ch == 27) {
-				c->filter[0] = '\0';
-			}
-			if (ch == KEY_UP || ch == KEY_DOWN)
+			break;
+		case EDIT_ENTER:
+			c->filtering = false;
+			break;
+		case EDIT_CHANGED:
+			break;
+		case EDIT_OTHER:
+			if (ch == KEY_UP || ch == KEY_DOWN) {   /* keeps the filter and moves on into the list */
+				c->filtering = false;
 				picker_key(c, ch);
-		} else if ((ch == KEY_BACKSPACE || ch == 127 || ch == 8) && len > 0) {
-			c->filter[len - 1] = '\0';
-		} else if (ch >= 32 && ch < 127 && len + 1 < sizeof c->filter) {
-			c->filter[len] = (char)ch;
-			c->filter[len + 1] = '\0';
+			}
+			break;
 		}
 		c->p_cursor = c->p_top = 0;
 		return;

@@ -85,19 +85,16 @@ sb_key(console_t *c, int ch)
 {
 	const store_set_info_t *s = the_set(c);
 	if (c->editing_target) {
-		size_t len = strlen(c->edit_buf);
-		if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+		if (ch == ' ')
+			return;   /* a bundle name has no spaces */
+		edit_key_t k = console_edit_key(c->edit_buf, sizeof c->edit_buf, ch);
+		if (k == EDIT_ENTER) {
 			snprintf(c->sb_target[c->sb_cursor], sizeof c->sb_target[0], "%s", c->edit_buf);
 			c->editing_target = false;
 			if (c->edit_buf[0])
 				console_say(c, ROLE_NORMAL, "%s will be restored into %s", s ? s->bundles[c->sb_cursor].name : "?", c->edit_buf);
-		} else if (ch == 27) {
+		} else if (k == EDIT_ESC) {
 			c->editing_target = false;
-		} else if ((ch == KEY_BACKSPACE || ch == 127 || ch == 8) && len) {
-			c->edit_buf[len - 1] = '\0';
-		} else if (ch > 32 && ch < 127 && len + 1 < sizeof c->edit_buf) {
-			c->edit_buf[len] = (char)ch;
-			c->edit_buf[len + 1] = '\0';
 		}
 		return;
 	}

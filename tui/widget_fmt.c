@@ -231,3 +231,26 @@ wf_parse_size(const char *s, uint64_t *out)
 	*out = v << shift;
 	return true;
 }
+
+bool
+wf_parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+	while (*p == ' ')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return false;
+	for (; isdigit((unsigned char)*p); p++) {
+		uint64_t d = (uint64_t)(*p - '0');
+		if (d > max || v > (max - d) / 10)
+			return false;   /* v * 10 + d > max, checked without overflowing */
+		v = v * 10 + d;
+	}
+	while (*p == ' ')
+		p++;
+	if (*p)
+		return false;
+	*out = v;
+	return true;
+}

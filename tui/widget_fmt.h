@@ -33,6 +33,10 @@ const char *wf_fit(const char *s, int width, char *buf, size_t size);
  * an optional "i" and "B" ("512M", "2GiB", "1073741824"), spaces around.
  * False for anything else or an overflow. */
 bool wf_parse_size(const char *s, uint64_t *out);
+/* A count an operator types (days, files): digits only, spaces around, at
+ * most max ("30", " 7 "). False for a sign, a unit, anything else, or a value
+ * above max; *out is set only on success. */
+bool wf_parse_uint(const char *s, uint64_t max, uint64_t *out);
 
 /* A throughput estimate: exponentially weighted over ~2 s of samples. */
 typedef struct wf_rate {

@@ -3,9 +3,10 @@
 # (OHBACKUP_CLOUD_URL=file://<workspace>/cloud, transfers capped at 1 MiB/s):
 #  1. `c` on Home opens it on the gallery: idle, "last sync: never", the
 #     simulated mains supply, the local files TO_BE_UPLOADED;
-#  2. `s` syncs: DOWNLOADING/UPLOADING then COMPLETED; the cloud then holds the
-#     device's files, the device the cloud's 4 MiB file; the browser shows
-#     UPLOAD_SUCCESS / COMPLETED and a last sync time;
+#  2. `s` syncs: DOWNLOADING/UPLOADING; `S` stops it midway (STOPPED), `s`
+#     resumes it to COMPLETED; the cloud then holds the device's files, the
+#     device the cloud's 4 MiB file; the browser shows UPLOAD_SUCCESS /
+#     COMPLETED and a last sync time;
 #  3. optimize space (`o`, totalSize 64M, agingDays 1) on files whose atime is
 #     old: COMPLETED, every file evicted and listed cloud-only;
 #  4. Enter downloads the evicted big.bin: a RUNNING bar with growing bytes,
@@ -16,9 +17,11 @@
 #     and Enter brings it back (CloudFileCache);
 #     `l` lists the cloud: a file only the cloud has shows as "cloud", Enter
 #     pulls it down;
-#  6. a battery at 5 % discharging: `s` (and forced `f`) is refused with
+#  6. `O` stops a running optimize space (its scan of 20 000 files gives
+#     the key time to land): STOPPED, nothing evicted;
+#  7. a battery at 5 % discharging: `s` (and forced `f`) is refused with
 #     22400003 on screen;
-#  7. no cloud configured: the sync shows 22400001 with its sentence.
+#  8. no cloud configured: the sync shows 22400001 with its sentence.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 
@@ -49,10 +52,16 @@ tmux_wait_for 'Sync: idle +last sync: never' 2
 tmux_wait_for 'Files: 2 \(0 cloud-only\)' 2
 tmux_wait_for 'TO_BE_UPLOADED +local +[0-9.]+ B +Photo/a\.jpg' 2
 
-# 2. sync: both ways, then COMPLETED
+# 2. sync: both ways; S stops it while the 4 MiB file comes down (4 s at the
+# rate cap), s resumes it; then COMPLETED
 tmux_keys s
 tmux_wait_for 'Sync: (starting|DOWNLOADING|UPLOADING)' 5
 tmux_wait_for 'files [0-9]+/[0-9]+' 5
+tmux_keys S
+tmux_wait_for 'Sync: STOPPED' 5
+tmux_wait_for 'gallery sync STOPPED' 2
+tmux_keys s
+tmux_wait_for 'Sync: (starting|DOWNLOADING|UPLOADING)' 5
 tmux_wait_for 'Sync: COMPLETED' 30
 tmux_wait_for 'gallery sync COMPLETED' 2
 tmux_cap | grep -q 'last sync: never' && fail "the last sync time was not updated"
@@ -83,12 +92,14 @@ tmux_wait_for '^ COMPLETED +cloud-only +4\.0 MiB +big\.bin' 3
 tmux_keys Enter
 tmux_wait_for 'Download +RUNNING' 5
 tmux_wait_for 'RUNNING .*[0-9.]+ (KiB|MiB)/4\.0 MiB' 5
+# the row's own state follows on the tick (the rows on screen, not a relist)
+tmux_wait_for '^ DOWNLOADING +cloud-only +4\.0 MiB +big\.bin' 3
 wait_for 5 test -e "$M/big.bin.temp.download" || fail "no partial file while downloading"
 dl_pct() { tmux_cap | sed -nE 's/^ *Download +RUNNING .*\] *([0-9]+)%.*/\1/p' | head -1; }
+dl_grew() { p2=$(dl_pct); [ -n "$p2" ] && [ "$p2" -gt "$p1" ]; }
 p1=$(dl_pct)
-sleep 1.2
-p2=$(dl_pct)
-[ -n "$p1" ] && [ -n "$p2" ] && [ "$p2" -gt "$p1" ] || fail "the download's progress did not grow ('$p1' then '$p2')"
+p2=
+[ -n "$p1" ] && wait_for 3 dl_grew || fail "the download's progress did not grow ('$p1' then '$p2')"
 tmux_keys D
 tmux_wait_for 'Download +STOPPED' 5
 tmux_wait_for 'download STOPPED \(partial file removed\)' 2
@@ -112,13 +123,23 @@ tmux_wait_for 'filter: b\.jpg' 3
 tmux_keys /
 tmux_keys Escape
 tmux_wait_for 'Files: 3 \(2 cloud-only\)' 3
+# scope_to KEY REGEX — presses KEY (Tab, BTab) until the scope line matches,
+# each time waiting for the screen to leave the scope it showed
+scope_no() { tmux_cap | sed -nE 's/.*Scope ([0-9]+)\/[0-9]+: .*/\1/p' | head -1; }
+scope_left() { [ "$(scope_no)" != "$1" ]; }
+scope_to() {
+	local n
+	for _ in 1 2 3 4 5 6 7 8 9; do
+		tmux_cap | grep -Eq "$2" && return 0
+		n=$(scope_no)
+		tmux_keys "$1"
+		wait_for 3 scope_left "$n" || return 1
+	done
+	tmux_cap | grep -Eq "$2"
+}
 tmux_keys Tab
 tmux_wait_for 'Scope 2/[0-9]+: com\.example\.[a-z]+ \(FileSync\)' 5
-for _ in 1 2 3 4 5 6 7 8; do
-	tmux_cap | grep -q 'Scope [0-9]*/[0-9]*: com\.example\.bank ' && break
-	tmux_keys Tab
-	sleep 0.2
-done
+scope_to Tab 'Scope [0-9]+/[0-9]+: com\.example\.bank ' || fail "Tab never reached com.example.bank's scope"
 tmux_wait_for 'Scope [0-9]+/[0-9]+: com\.example\.bank \(FileSync\)' 3
 tmux_wait_for 'TO_BE_UPLOADED +local +[0-9]+ B +notes/n1\.txt' 3
 tmux_keys s
@@ -132,13 +153,11 @@ tmux_wait_for 'cloud-only +[0-9]+ B +notes/n1\.txt' 3
 tmux_keys Enter
 tmux_wait_for 'Download +COMPLETED .*n1\.txt' 10
 cmp -s "$BANK/notes/n1.txt" "$CLOUD/apps/com.example.bank/notes/n1.txt" || fail "the bundle's file did not come back"
+n=$(scope_no)
 tmux_keys BTab
+wait_for 3 scope_left "$n" || fail "BTab did not leave scope $n"
 tmux_keys Home
-for _ in 1 2 3 4 5 6 7 8 9; do
-	tmux_cap | grep -q 'Scope 1/' && break
-	tmux_keys BTab
-	sleep 0.2
-done
+scope_to BTab 'Scope 1/' || fail "BTab never came back to the gallery"
 tmux_wait_for 'Scope 1/[0-9]+: gallery' 3
 
 # l lists the cloud: a file only the cloud has shows as "cloud"; Enter pulls it down
@@ -165,7 +184,31 @@ tmux_keys q q
 [ "$(tmux_wait_exit 10)" = 0 ] || fail "the console did not exit 0"
 tmx kill-server 2>/dev/null
 
-# 6. a battery at 5 %, discharging: start refused with 22400003
+# 6. O stops a running optimize space. Its scan (20 000 files that never
+# synced, so none is dropped) outlasts the O that follows Enter at once, so
+# the stop lands before the first file is dropped: STOPPED, nothing evicted.
+mkdir -p "$M/many"
+(cd "$M/many" && seq 1 20000 | xargs touch)
+touch -a -d '2000-01-01' "$M/big.bin" "$M/zz-remote.txt"
+TMUX_SOCK=ohb$$o
+tmux_start 80x24 OHBACKUP_CLOUD_URL="file://$CLOUD" OHBACKUP_POWER_SUPPLY="$WS/mains" --
+tmux_wait_for 'Actions' 10
+tmux_keys c
+tmux_wait_for 'Files: 2000[0-9] ' 10
+tmux_keys o
+tmux_wait_for 'totalSize \[1073741824_\]' 3
+tmux_keys Enter
+tmux_wait_for 'agingDays \[30_\]' 3
+tmux_keys Enter O
+tmux_wait_for 'Optimize +STOPPED' 10
+tmux_wait_for 'optimize space STOPPED: 0 B freed, 0 files evicted' 3
+[ -e "$M/big.bin" ] && [ -e "$M/zz-remote.txt" ] || fail "a stopped optimize space dropped a file"
+tmux_keys F10
+tmux_wait_exit 10 >/dev/null
+tmx kill-server 2>/dev/null
+rm -rf "$M/many"
+
+# 7. a battery at 5 %, discharging: start refused with 22400003
 mkdir -p "$WS/low/BAT0"
 printf 'Battery\n' >"$WS/low/BAT0/type"
 printf '5\n' >"$WS/low/BAT0/capacity"
@@ -185,7 +228,7 @@ tmux_keys F10
 tmux_wait_exit 10 >/dev/null
 tmx kill-server 2>/dev/null
 
-# 7. no cloud configured: the sync ends with 22400001 and its sentence on screen
+# 8. no cloud configured: the sync ends with 22400001 and its sentence on screen
 TMUX_SOCK=ohb$$c
 tmux_start 80x24 OHBACKUP_CLOUD_URL= OHBACKUP_POWER_SUPPLY="$WS/mains" --
 tmux_wait_for 'Actions' 10

@@ -79,6 +79,31 @@ START_TEST(typed_sizes)
 }
 END_TEST
 
+START_TEST(typed_counts)
+{
+	uint64_t v = 99;
+	ck_assert(wf_parse_uint("30", 36500, &v) && v == 30);
+	ck_assert(wf_parse_uint(" 7 ", 36500, &v) && v == 7);
+	ck_assert(wf_parse_uint("0", 36500, &v) && v == 0);
+	ck_assert(wf_parse_uint("36500", 36500, &v) && v == 36500);
+	ck_assert(wf_parse_uint("007", 10, &v) && v == 7);
+	ck_assert(wf_parse_uint("18446744073709551615", UINT64_MAX, &v) && v == UINT64_MAX);
+	v = 99;
+	ck_assert(!wf_parse_uint("36501", 36500, &v));
+	ck_assert(!wf_parse_uint("7", 5, &v));                   /* one digit above max */
+	ck_assert(!wf_parse_uint("18446744073709551616", UINT64_MAX, &v));   /* overflows 64 bits */
+	ck_assert(!wf_parse_uint("", 36500, &v));
+	ck_assert(!wf_parse_uint("   ", 36500, &v));
+	ck_assert(!wf_parse_uint("-1", 36500, &v));
+	ck_assert(!wf_parse_uint("+1", 36500, &v));
+	ck_assert(!wf_parse_uint("30d", 36500, &v));
+	ck_assert(!wf_parse_uint("1K", 36500, &v));               /* a size unit is not a count */
+	ck_assert(!wf_parse_uint("3 0", 36500, &v));
+	ck_assert(!wf_parse_uint("1.5", 36500, &v));
+	ck_assert(v == 99);                                       /* untouched on failure */
+}
+END_TEST
+
 START_TEST(rate_estimate)
 {
 	wf_rate_t r;
@@ -231,6 +256,7 @@ Suite *widgets_suite(void)
 	tcase_add_test(tc, eta);
 	tcase_add_test(tc, bars_and_fit);
 	tcase_add_test(tc, typed_sizes);
+	tcase_add_test(tc, typed_counts);
 	tcase_add_test(tc, rate_estimate);
 	tcase_add_test(tc, coalescer);
 	tcase_add_test(tc, caps_rows);
