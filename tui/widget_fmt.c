@@ -186,20 +186,44 @@ wf_coalesce_drawn(wf_coalesce_t *c, int64_t now_ms)
 	c->last_draw_ms = now_ms;
 }
 
-bool
-wf_parse_size(const char *s, uint64_t *out)
+/* The decimal number at *pp after leading spaces, at most max: false for no
+ * digit or a bigger number; *pp is left after the digits. */
+static bool
+leading_uint(const char **pp, uint64_t max, uint64_t *out)
 {
-	uint64_t v = 0;
-	const char *p = s;
+	const char *p = *pp;
 	while (*p == ' ')
 		p++;
 	if (!isdigit((unsigned char)*p))
 		return false;
+	uint64_t v = 0;
 	for (; isdigit((unsigned char)*p); p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*p - '0');
+		uint64_t d = (uint64_t)(*p - '0');
+		if (d > max || v > (max - d) / 10)
+			return false;   /* v * 10 + d > max, checked without overflowing */
+		v = v * 10 + d;
 	}
+	*pp = p;
+	*out = v;
+	return true;
+}
+
+/* True when only spaces are left at p. */
+static bool
+only_spaces(const char *p)
+{
+	while (*p == ' ')
+		p++;
+	return *p == '\0';
+}
+
+bool
+wf_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v;
+	const char *p = s;
+	if (!leading_uint(&p, UINT64_MAX, &v))
+		return false;
 	int shift = 0;
 	switch (tolower((unsigned char)*p)) {
 	case 'k':
@@ -224,9 +248,7 @@ wf_parse_size(const char *s, uint64_t *out)
 	}
 	if (tolower((unsigned char)*p) == 'b')
 		p++;
-	while (*p == ' ')
-		p++;
-	if (*p || (shift && v > (UINT64_MAX >> shift)))
+	if (!only_spaces(p) || (shift && v > (UINT64_MAX >> shift)))
 		return false;
 	*out = v << shift;
 	return true;
@@ -235,21 +257,9 @@ wf_parse_size(const char *s, uint64_t *out)
 bool
 wf_parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
-	uint64_t v = 0;
+	uint64_t v;
 	const char *p = s;
-	while (*p == ' ')
-		p++;
-	if (!isdigit((unsigned char)*p))
-		return false;
-	for (; isdigit((unsigned char)*p); p++) {
-		uint64_t d = (uint64_t)(*p - '0');
-		if (d > max || v > (max - d) / 10)
-			return false;   /* v * 10 + d > max, checked without overflowing */
-		v = v * 10 + d;
-	}
-	while (*p == ' ')
-		p++;
-	if (*p)
+	if (!leading_uint(&p, max, &v) || !only_spaces(p))
 		return false;
 	*out = v;
 	return true;
