@@ -792,16 +792,17 @@ store_open_capability(store_t *st, const char *set_id, int *fd_out, ohb_error_t 
 	return rc;
 }
 
-/* Byte order, except that manage.json comes last: a restore sends the index
- * after the files it describes. */
+/* manage.json first, then numbers in names by value (part.2.tar before
+ * part.10.tar): a restore sends the index first and the tars in the order it
+ * names them, so the service can apply each one as it arrives. */
 static int
 cmp_uris(const void *a, const void *b)
 {
 	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
 	bool mx = strcmp(x, MANAGE_JSON) == 0, my = strcmp(y, MANAGE_JSON) == 0;
 	if (mx != my)
-		return mx ? 1 : -1;
-	return strcmp(x, y);
+		return mx ? -1 : 1;
+	return strverscmp(x, y);
 }
 
 void

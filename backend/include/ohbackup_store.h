@@ -129,8 +129,9 @@ int store_chain(store_t *st, const char *set_id, const char *bundle, char ***ids
 /* Readable fd of <set>/capability.json; the caller closes it. */
 int store_open_capability(store_t *st, const char *set_id, int *fd_out, ohb_error_t *err);
 
-/* The uris of <set>/<bundle>/, sorted by bytes, manage.json last (malloc'd
- * array of malloc'd strings; free with store_strings_free). Temp (dot) files
+/* The uris of <set>/<bundle>/, manage.json first, then sorted with numbers
+ * by value (strverscmp: part.2.tar before part.10.tar), the order in which a
+ * restore sends them (malloc'd array of malloc'd strings; free with store_strings_free). Temp (dot) files
  * and subfolders are skipped. No such set, or no folder for the bundle:
  * 13900020. */
 int store_list_files(store_t *st, const char *set_id, const char *bundle, char ***uris, size_t *n,

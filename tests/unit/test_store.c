@@ -321,7 +321,7 @@ START_TEST(bad_uris_and_bundle_names_are_refused)
 }
 END_TEST
 
-START_TEST(list_files_puts_manage_json_last_and_skips_temp_files)
+START_TEST(list_files_puts_manage_json_first_numbers_by_value_and_skips_temp_files)
 {
 	char *d = make_tmpdir();
 	ohb_error_t err;
@@ -331,7 +331,9 @@ START_TEST(list_files_puts_manage_json_last_and_skips_temp_files)
 	ck_assert_int_eq(store_writer_begin(st, "full", NULL, &w, &err), 0);
 	char *id = strdup(store_writer_id(w));
 	put(w, "b", "manage.json", pipe_with("{}"));
+	put(w, "b", "part.10.tar", pipe_with("10"));
 	put(w, "b", "part.1.tar", pipe_with("1"));
+	put(w, "b", "part.2.tar", pipe_with("2"));
 	put(w, "b", "part.0.tar", pipe_with("0"));
 	put(w, "b", "Zeta.db", pipe_with("z"));
 	put(w, "b", "all.rp", pipe_with("r"));
@@ -346,9 +348,9 @@ START_TEST(list_files_puts_manage_json_last_and_skips_temp_files)
 	char **uris = NULL;
 	size_t n = 0;
 	ck_assert_int_eq(store_list_files(st, id, "b", &uris, &n, &err), 0);
-	static const char *const want[] = { "Zeta.db", "all.rp", "part.0.rp", "part.0.tar", "part.1.tar",
-		"manage.json" };
-	ck_assert_uint_eq(n, 6);
+	static const char *const want[] = { "manage.json", "Zeta.db", "all.rp", "part.0.rp", "part.0.tar",
+		"part.1.tar", "part.2.tar", "part.10.tar" };
+	ck_assert_uint_eq(n, 8);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_str_eq(uris[i], want[i]);
 	store_strings_free(uris, n);
@@ -668,7 +670,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, abandoned_set_is_interrupted_and_later_set_stays_good);
 	tcase_add_test(tc, sets_begun_in_the_same_millisecond_get_distinct_ids);
 	tcase_add_test(tc, bad_uris_and_bundle_names_are_refused);
-	tcase_add_test(tc, list_files_puts_manage_json_last_and_skips_temp_files);
+	tcase_add_test(tc, list_files_puts_manage_json_first_numbers_by_value_and_skips_temp_files);
 	tcase_add_test(tc, junk_in_the_store_does_not_break_listing);
 	tcase_add_test(tc, listing_works_on_a_read_only_store);
 	tcase_add_test(tc, full_disk_gives_13900025_and_no_final_file);
