@@ -1,18 +1,23 @@
 /*
  * job_restore — one bundle's restore, run on a worker thread.
  *
- * The client has written the set's files into the fds that getFileHandle
- * gave it (they land in the bundle's incoming folder, on the service side).
- * After publishFile the job checks them against manage.json (every file
- * named must be there with its recorded size), unpacks everything into a
- * stage, and commits the stage all or nothing (stage.h). Any failure before
- * the commit leaves the bundle's data exactly as it was.
+ * The client writes the set's files into the fds that getFileHandle gives
+ * it (they land in the bundle's incoming folder, on the service side). The
+ * job unpacks the tars into a stage and moves the big files there, each as
+ * soon as it is complete (below, "Early"), in manage.json's order; after
+ * publishFile it checks the rest against manage.json (every file named must
+ * be there with its recorded size), stages it, and commits the stage all or
+ * nothing (stage.h). Any failure before the commit leaves the bundle's data
+ * exactly as it was.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,18 +51,6 @@ ctx_bytes(void *arg, uint64_t bytes_done, uint64_t files_done)
 	session_progress(c->s, c->j, bytes_done, files_done);
 }
 
-/* Blocks until publishFile or cancel. Returns true when published. */
-static bool
-wait_published(ohb_session_t *s, job_t *j)
-{
-	pthread_mutex_lock(&s->lock);
-	while (!j->published && !j->cancel && !s->releasing)
-		pthread_cond_wait(&s->work_cond, &s->lock);
-	bool ok = j->published && !j->cancel && !s->releasing;
-	pthread_mutex_unlock(&s->lock);
-	return ok;
-}
-
 static int
 open_incoming(const job_t *j, const char *uri, int *fd, ohb_error_t *err)
 {
@@ -73,12 +66,11 @@ open_incoming(const job_t *j, const char *uri, int *fd, ohb_error_t *err)
 	return rc;
 }
 
-/* Every file manage.json names must have arrived with its recorded size. */
+/* Files manage.json names from `from` on must have arrived with their recorded sizes. */
 static int
-verify_received(const job_t *j, const manage_list_t *m, uint64_t *total, ohb_error_t *err)
+verify_received(const job_t *j, const manage_list_t *m, size_t from, ohb_error_t *err)
 {
-	*total = 0;
-	for (size_t i = 0; i < m->n; i++) {
+	for (size_t i = from; i < m->n; i++) {
 		const manage_entry_t *e = &m->v[i];
 		int fd;
 		int rc = open_incoming(j, e->file_name, &fd, err);
@@ -93,8 +85,271 @@ verify_received(const job_t *j, const manage_list_t *m, uint64_t *total, ohb_err
 			return ohb_fail(err, OHB_E_UNTAR,
 			    "the backup of %s is damaged: %s has %lld bytes, manage.json records %llu", j->name,
 			    e->file_name, (long long)st.st_size, (unsigned long long)e->size);
-		*total += e->size;
 	}
+	return 0;
+}
+
+/* ---- the restore of one bundle -----------------------------------------------------
+ *
+ * Early: the files arrive one by one and publishFile comes after the last
+ * (the spec's client counts them). Waiting for it would copy every tar into
+ * incoming/ before the first is unpacked. Instead the job applies each file
+ * to the stage as soon as the client can no longer change it, in manage.json's
+ * order: a file with its recorded size that nobody holds open for writing
+ * (a read lease, F_SETLEASE, is granted only then) is claimed, so that
+ * getFileHandle refuses it from then on (early_take). inotify's
+ * IN_CLOSE_WRITE wakes the job for that; publishFile, cancel and release wake
+ * it through an eventfd. Unpacking then overlaps the client's copying, and a
+ * tar deleted after unpacking gives its memory to the next one (see
+ * session_restore_applying). Nothing reaches the bundle before the commit,
+ * after publishFile, so all or nothing holds as before. Where inotify, the
+ * eventfd or leases are missing, everything waits for publishFile. */
+
+typedef struct restore_run {
+	ohb_session_t *s;
+	job_t *j;
+	restore_ctx_t ctx;
+	stage_progress_t progress;
+	char *manage_text;
+	manage_list_t m;
+	bool have_manage;
+	size_t next;               /* manage entries applied so far */
+	stage_t *st;
+	int inotify_fd, wake_fd;   /* early: both >= 0 */
+	bool busy;                 /* the file looked at last was still open for writing */
+} restore_run_t;
+
+typedef enum { RS_WAITING, RS_PUBLISHED, RS_STOP } restore_state_t;
+
+static restore_state_t
+restore_state(ohb_session_t *s, job_t *j)
+{
+	pthread_mutex_lock(&s->lock);
+	restore_state_t r = j->cancel || s->releasing ? RS_STOP : j->published ? RS_PUBLISHED : RS_WAITING;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static void
+early_stop(restore_run_t *r)
+{
+	if (r->wake_fd >= 0)
+		session_restore_set_wake_fd(r->s, r->j, -1);
+	if (r->inotify_fd >= 0)
+		close(r->inotify_fd);
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
+	r->inotify_fd = r->wake_fd = -1;
+	session_restore_applying(r->s, r->j, false);   /* answers any getFileHandle still waiting */
+}
+
+static void
+early_start(restore_run_t *r)
+{
+	r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->inotify_fd < 0 || r->wake_fd < 0 ||
+	    inotify_add_watch(r->inotify_fd, r->j->incoming_dir, IN_CLOSE_WRITE | IN_ONLYDIR) < 0) {
+		early_stop(r);
+		return;
+	}
+	session_restore_set_wake_fd(r->s, r->j, r->wake_fd);
+}
+
+/* Blocks until a file was closed after writing, publish/cancel/release, or
+ * timeout_ms (-1: no limit) passed. */
+static bool
+early_wait(restore_run_t *r, int timeout_ms)
+{
+	struct pollfd p[2] = { { r->inotify_fd, POLLIN, 0 }, { r->wake_fd, POLLIN, 0 } };
+	if (poll(p, 2, timeout_ms) <= 0)
+		return false;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	while (read(r->inotify_fd, buf, sizeof buf) > 0) {
+		/* which file does not matter: the job looks at the next one it needs */
+	}
+	uint64_t n;
+	if (read(r->wake_fd, &n, sizeof n) < 0) {
+		/* nothing pending */
+	}
+	return true;
+}
+
+/* FINAL_BUSY: someone still holds it open for writing. FINAL_UNKNOWN: leases
+ * do not work here. */
+typedef enum { FINAL_NO, FINAL_BUSY, FINAL_YES, FINAL_UNKNOWN } final_t;
+
+/* Is the received file complete: present, not open for writing by anyone,
+ * and (want >= 0) of the recorded size? On FINAL_YES *fd_out (if given) is
+ * a read-only fd of it. FINAL_UNKNOWN: leases do not work here. */
+static final_t
+received_final(const job_t *j, const char *uri, int64_t want, int *fd_out)
+{
+	int fd;
+	ohb_error_t e;
+	if (open_incoming(j, uri, &fd, &e) != 0)
+		return FINAL_NO;
+	final_t f = FINAL_YES;
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) != 0)
+		f = errno == EAGAIN || errno == EBUSY ? FINAL_BUSY : FINAL_UNKNOWN;
+	else
+		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+	struct stat sb;
+	if (f == FINAL_YES && want >= 0 && (fstat(fd, &sb) != 0 || sb.st_size != want))
+		f = FINAL_NO;   /* a wrong size is reported after publishFile, as ever */
+	if (f == FINAL_YES && fd_out)
+		*fd_out = fd;
+	else
+		close(fd);
+	return f;
+}
+
+struct take {
+	const job_t *j;
+	const char *uri;
+	int64_t want;
+	int *fd;
+	final_t final;
+};
+
+static bool
+take_complete(void *arg)
+{
+	struct take *t = arg;
+	t->final = received_final(t->j, t->uri, t->want, t->fd);
+	return t->final == FINAL_YES;
+}
+
+/* Claims uri if it is complete; on true *fd is read-only. The check runs
+ * under the session's lock, so a getFileHandle for the same uri (which would
+ * empty the file) comes either before it (the file is open for writing: not
+ * complete) or after the claim (refused). */
+static bool
+early_take(restore_run_t *r, const char *uri, int64_t want, int *fd)
+{
+	struct take t = { r->j, uri, want, fd, FINAL_NO };
+	if (session_restore_claim(r->s, r->j, uri, take_complete, &t))
+		return true;
+	if (t.final == FINAL_YES)
+		close(*fd);   /* complete, but the claim failed (out of memory) */
+	else if (t.final == FINAL_UNKNOWN)
+		early_stop(r);
+	r->busy = t.final == FINAL_BUSY;
+	return false;
+}
+
+static int
+load_manage(restore_run_t *r, int fd, ohb_error_t *err)
+{
+	size_t len = 0;
+	int rc = fd >= 0 ? fsu_read_fd(fd, MANAGE_MAX, &r->manage_text, &len, err) : -1;
+	if (fd < 0) {
+		char *path = fsu_join(r->j->incoming_dir, "manage.json");
+		rc = path ? fsu_read_file(path, MANAGE_MAX, &r->manage_text, &len, err) : -1;
+		free(path);
+	}
+	if (rc != 0)
+		return ohb_fail(err, OHB_E_UNTAR, "the backup of %s has no readable manage.json", r->j->name);
+	if ((rc = manage_parse(r->manage_text, len, &r->m, err)) != 0)
+		return rc;
+	r->have_manage = true;
+	uint64_t total = 0;
+	for (size_t i = 0; i < r->m.n; i++)
+		total += r->m.v[i].size;
+	session_set_totals(r->s, r->j, total, 0);
+	session_push_process(r->s, r->j);
+	return stage_open(r->j->bundle, &r->progress, &r->st, err);
+}
+
+/* Applies manage entry r->next (fd: the received file, read-only; closed). */
+static int
+apply_next(restore_run_t *r, int fd, ohb_error_t *err)
+{
+	const manage_entry_t *e = &r->m.v[r->next++];
+	char *from = fsu_join(r->j->incoming_dir, e->file_name);
+	int rc;
+	if (!from)
+		rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	else if (e->is_big_file)
+		/* moved into the stage: not written twice */
+		rc = stage_take_file(r->st, fd, from, e->path, e->mode, e->mtime_sec, e->mtime_nsec, e->size, err);
+	else if ((rc = stage_add_tar(r->st, fd, e->file_name, err)) == 0 && !stage_cancelled(r->st))
+		/* Unpacked: the tar is not needed any more, and a file deleted before
+		 * writeback never costs the disk anything. */
+		(void)unlink(from);
+	free(from);
+	close(fd);
+	return rc;
+}
+
+/* Applies what has arrived complete, in manage.json's order; while it applies
+ * a file, getFileHandle may hold back its answers (session_restore_applying). */
+static int
+early_apply(restore_run_t *r, ohb_error_t *err)
+{
+	int fd, rc;
+	if (!r->have_manage) {
+		if (!early_take(r, "manage.json", -1, &fd))
+			return 0;
+		rc = load_manage(r, fd, err);
+		close(fd);
+		if (rc != 0)
+			return rc;
+	}
+	while (r->next < r->m.n && r->inotify_fd >= 0) {
+		const manage_entry_t *e = &r->m.v[r->next];
+		if (!early_take(r, e->file_name, (int64_t)e->size, &fd))
+			break;
+		session_restore_applying(r->s, r->j, true);
+		rc = apply_next(r, fd, err);
+		session_restore_applying(r->s, r->j, false);
+		if (rc != 0 || stage_cancelled(r->st) || session_job_cancelled(r->s, r->j))
+			return rc;
+	}
+	return 0;
+}
+
+/* Until publishFile: applies files as they complete (early) or just waits.
+ * Returns 0 with *published false when cancelled or released. */
+static int
+receive(restore_run_t *r, bool *published, ohb_error_t *err)
+{
+	ohb_session_t *s = r->s;
+	job_t *j = r->j;
+	*published = false;
+	early_start(r);
+	/* inotify tells of a close before the kernel forgets the fd's write
+	 * access, so a file can look busy just after the event that says it is
+	 * not: it is looked at again after 1, 4, 16 and 64 ms, then on the next event. */
+	static const int retry_ms[] = { 1, 4, 16, 64 };
+	size_t retries = 0;
+	for (;;) {
+		restore_state_t state = restore_state(s, j);
+		if (state == RS_STOP || (r->st && stage_cancelled(r->st)))
+			return 0;
+		if (state == RS_PUBLISHED)
+			break;
+		if (r->inotify_fd >= 0) {
+			r->busy = false;
+			int rc = early_apply(r, err);
+			if (rc != 0 || session_job_cancelled(s, j))
+				return rc;
+		}
+		if (r->inotify_fd >= 0) {
+			bool retry = r->busy && retries < sizeof retry_ms / sizeof *retry_ms;
+			if (early_wait(r, retry ? retry_ms[retries] : -1))
+				retries = 0;
+			else
+				retries++;
+			continue;
+		}
+		pthread_mutex_lock(&s->lock);
+		while (!j->published && !j->cancel && !s->releasing)
+			pthread_cond_wait(&s->work_cond, &s->lock);
+		pthread_mutex_unlock(&s->lock);
+	}
+	early_stop(r);
+	*published = true;
 	return 0;
 }
 
@@ -156,61 +411,33 @@ out:
 int
 job_restore_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err)
 {
-	if (!wait_published(s, j))
-		return 0;   /* cancelled or released before the client published */
-
-	char *text = NULL;
-	size_t len = 0;
-	manage_list_t m;
-	memset(&m, 0, sizeof m);
-	stage_t *st = NULL;
-	char *path = fsu_join(j->incoming_dir, "manage.json");
-	if (!path)
-		return ohb_fail(err, OHB_E_NOMEM, "out of memory");
-	int rc = fsu_read_file(path, MANAGE_MAX, &text, &len, err);
-	free(path);
-	if (rc != 0) {
-		rc = ohb_fail(err, OHB_E_UNTAR, "the backup of %s has no readable manage.json", j->name);
+	restore_run_t r = { .s = s, .j = j, .inotify_fd = -1, .wake_fd = -1 };
+	r.ctx = (restore_ctx_t){ s, j };
+	r.progress = (stage_progress_t){ &r.ctx, ctx_bytes, ctx_cancelled };
+	bool published;
+	int rc = receive(&r, &published, err);
+	if (rc != 0 || !published)
+		goto out;   /* failed, or cancelled or released before the client published */
+	if (!r.have_manage && (rc = load_manage(&r, -1, err)) != 0)
 		goto out;
-	}
-	if ((rc = manage_parse(text, len, &m, err)) != 0)
+	if ((rc = verify_received(j, &r.m, r.next, err)) != 0)
 		goto out;
-	uint64_t total = 0;
-	if ((rc = verify_received(j, &m, &total, err)) != 0)
-		goto out;
-	session_set_totals(s, j, total, 0);
-	session_push_process(s, j);
-
-	restore_ctx_t ctx = { s, j };
-	stage_progress_t progress = { &ctx, ctx_bytes, ctx_cancelled };
-	if ((rc = stage_open(j->bundle, &progress, &st, err)) != 0)
-		goto out;
-	for (size_t i = 0; i < m.n && rc == 0; i++) {
-		const manage_entry_t *e = &m.v[i];
+	while (r.next < r.m.n && rc == 0) {
 		int fd;
-		if ((rc = open_incoming(j, e->file_name, &fd, err)) != 0)
+		if ((rc = open_incoming(j, r.m.v[r.next].file_name, &fd, err)) != 0)
 			break;
-		char *from = fsu_join(j->incoming_dir, e->file_name);
-		if (!from)
-			rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
-		else if (e->is_big_file)
-			/* moved into the stage when the client is done with it: not written twice */
-			rc = stage_take_file(st, fd, from, e->path, e->mode, e->mtime_sec, e->mtime_nsec, e->size, err);
-		else if ((rc = stage_add_tar(st, fd, e->file_name, err)) == 0 && !stage_cancelled(st))
-			/* Unpacked: the tar is not needed any more, and a file deleted before
-			 * writeback never costs the disk anything (the syncfs before the
-			 * journal would otherwise write it too). */
-			(void)unlink(from);
-		free(from);
-		close(fd);
-		if (stage_cancelled(st) || session_job_cancelled(s, j))
+		rc = apply_next(&r, fd, err);
+		if (stage_cancelled(r.st) || session_job_cancelled(s, j))
 			goto out;
 	}
-	if (rc != 0 || (rc = stage_deletions(j, st, err)) != 0)
+	if (rc != 0 || (rc = stage_deletions(j, r.st, err)) != 0)
 		goto out;
-	if ((rc = stage_commit(st, err)) != 0)
+	if ((rc = stage_commit(r.st, err)) != 0)
 		goto out;
-	session_progress(s, j, total, stage_files(st));
+	uint64_t total = 0;
+	for (size_t i = 0; i < r.m.n; i++)
+		total += r.m.v[i].size;
+	session_progress(s, j, total, stage_files(r.st));
 
 	/* The application's own restore step, after its files are in place. */
 	ext_hooks_t hooks;
@@ -220,11 +447,13 @@ job_restore_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err
 	if ((rc = ext_run(j->bundle, "restore", &hooks, &app_result, &ext_cancelled, err)) != 0)
 		goto out;
 	*result_json = app_result ? app_result
-	                          : session_count_result("restore", stage_files(st), stage_skipped(st), stage_bytes(st));
+	                          : session_count_result("restore", stage_files(r.st), stage_skipped(r.st),
+	                                                        stage_bytes(r.st));
 out:
-	stage_free(st);
-	manage_list_free(&m);
-	free(text);
+	early_stop(&r);
+	stage_free(r.st);
+	manage_list_free(&r.m);
+	free(r.manage_text);
 	fsu_rm_rf(j->incoming_dir, NULL);
 	/* restore/ itself goes too unless a journaled commit still needs it (rmdir of a non-empty dir fails). */
 	char *restore_dir = fsu_join(j->bundle->temp_dir, "restore");

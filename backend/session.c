@@ -68,6 +68,12 @@ job_free(job_t *j)
 	free(j->name);
 	free(j->info);
 	free(j->incoming_dir);
+	for (size_t i = 0; i < j->n_claimed; i++)
+		free(j->claimed[i]);
+	free(j->claimed);
+	for (size_t i = 0; i < j->n_deferred; i++)
+		free(j->deferred[i]);
+	free(j->deferred);
 	rp_list_free(&j->base);
 	for (size_t i = 0; i < j->n_deps; i++)
 		free(j->deps[i]);
@@ -1116,6 +1122,7 @@ append_common(ohb_session_t *s, const char *const *names, const char *const *inf
 			break;
 		}
 		j->session = s;
+		j->wake_fd = -1;
 		j->info = infos ? dup_or_null(infos[i]) : NULL;
 		j->priority = priority_of(j->info);
 		j->rate = s->default_rate;
@@ -1266,6 +1273,49 @@ ohb_session_append_incremental(ohb_session_t *s, const ohb_incremental_data_t *l
 
 /* ---- restore: file handles and publish ------------------------------------------ */
 
+/* A restore job's eventfd: something it waits for changed (publish, cancel, release). */
+static void
+wake_job_locked(job_t *j)
+{
+	uint64_t one = 1;
+	if (j->wake_fd >= 0 && write(j->wake_fd, &one, sizeof one) < 0) {
+		/* the counter is full: the job has a wake-up pending anyway */
+	}
+}
+
+static bool
+claimed_locked(const job_t *j, const char *uri)
+{
+	for (size_t i = 0; i < j->n_claimed; i++)
+		if (strcmp(j->claimed[i], uri) == 0)
+			return true;
+	return false;
+}
+
+/* Creates (or empties) the incoming file and queues its onFileReady. */
+static int
+hand_out_locked(ohb_session_t *s, job_t *j, const char *uri, ohb_error_t *err)
+{
+	char *path = fsu_join(j->incoming_dir, uri);
+	int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+	int rc;
+	if (fd < 0)
+		rc = path ? ohb_fail_errno(err, errno, "cannot create %s", path) : ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	else
+		rc = push_locked(s, EV_FILE_READY, 0, NULL, j->name, uri, NULL, fd, -1);
+	free(path);
+	if (rc == 0)
+		j->handed++;
+	return rc;
+}
+
+static int
+claimed_error(ohb_error_t *err, const job_t *j, const char *uri)
+{
+	return ohb_fail(err, OHB_E_PERM, "%s of %s was already received and is being restored; it cannot be sent again",
+	    uri, j->name);
+}
+
 int
 ohb_session_get_file_handle(ohb_session_t *s, const char *bundle, const char *uri, ohb_error_t *err)
 {
@@ -1283,18 +1333,78 @@ ohb_session_get_file_handle(ohb_session_t *s, const char *bundle, const char *ur
 		rc = ohb_fail(err, OHB_E_INVAL, "%s is not a bundle being restored in this session", bundle);
 	} else if (j->published) {
 		rc = ohb_fail(err, OHB_E_PERM, "%s was already published", bundle);
-	} else {
-		char *path = fsu_join(j->incoming_dir, uri);
-		int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
-		if (fd < 0)
-			rc = path ? ohb_fail_errno(err, errno, "cannot create %s", path)
-			          : ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	} else if (claimed_locked(j, uri)) {
+		rc = claimed_error(err, j, uri);
+	} else if (j->applying && j->handed >= j->n_claimed + SESSION_RESTORE_AHEAD) {
+		/* answered by session_restore_applying when the job has applied its file */
+		if (j->n_deferred == j->cap_deferred) {
+			size_t ncap = j->cap_deferred ? j->cap_deferred * 2 : 8;
+			char **nv = realloc(j->deferred, ncap * sizeof *nv);
+			if (nv) {
+				j->deferred = nv;
+				j->cap_deferred = ncap;
+			}
+		}
+		char *copy = j->n_deferred < j->cap_deferred ? strdup(uri) : NULL;
+		if (copy)
+			j->deferred[j->n_deferred++] = copy;
 		else
-			rc = push_locked(s, EV_FILE_READY, 0, NULL, bundle, uri, NULL, fd, -1);
-		free(path);
+			rc = ohb_fail(err, OHB_E_NOMEM, "out of memory");
+	} else {
+		rc = hand_out_locked(s, j, uri, err);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+bool
+session_restore_claim(ohb_session_t *s, job_t *j, const char *uri, bool (*complete)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&s->lock);
+	bool ok = false;
+	if (!claimed_locked(j, uri) && complete(arg)) {
+		if (j->n_claimed == j->cap_claimed) {
+			size_t ncap = j->cap_claimed ? j->cap_claimed * 2 : 16;
+			char **nv = realloc(j->claimed, ncap * sizeof *nv);
+			if (nv) {
+				j->claimed = nv;
+				j->cap_claimed = ncap;
+			}
+		}
+		char *copy = j->n_claimed < j->cap_claimed ? strdup(uri) : NULL;
+		if (copy) {
+			j->claimed[j->n_claimed++] = copy;
+			ok = true;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+void
+session_restore_applying(ohb_session_t *s, job_t *j, bool on)
+{
+	pthread_mutex_lock(&s->lock);
+	j->applying = on;
+	for (size_t i = 0; !on && i < j->n_deferred; i++) {
+		char *uri = j->deferred[i];
+		ohb_error_t e;
+		int rc = claimed_locked(j, uri) ? claimed_error(&e, j, uri) : hand_out_locked(s, j, uri, &e);
+		if (rc != 0)   /* getFileHandle has returned 0 already: the failure goes to onFileReady */
+			push_locked(s, EV_FILE_READY, rc, e.message, j->name, uri, NULL, -1, -1);
+		free(uri);
+	}
+	if (!on)
+		j->n_deferred = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+session_restore_set_wake_fd(ohb_session_t *s, job_t *j, int fd)
+{
+	pthread_mutex_lock(&s->lock);
+	j->wake_fd = fd;
+	pthread_mutex_unlock(&s->lock);
 }
 
 int
@@ -1313,8 +1423,10 @@ ohb_session_publish_file(ohb_session_t *s, const char *bundle, const char *uri, 
 	int rc = 0;
 	if (!j || j->state == JOB_DONE || !j->incoming_dir)
 		rc = ohb_fail(err, OHB_E_INVAL, "%s is not a bundle being restored in this session", bundle);
-	else
+	else {
 		j->published = true;
+		wake_job_locked(j);
+	}
 	pthread_cond_broadcast(&s->work_cond);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -1336,6 +1448,7 @@ ohb_session_cancel(ohb_session_t *s, const char *bundle)
 		rc = OHB_E_CANCEL_UNSTARTED;
 	else if (j->state == JOB_RUNNING && !j->cancel) {
 		j->cancel = true;
+		wake_job_locked(j);
 		rc = 0;
 	} else
 		rc = OHB_E_CANCEL_UNKNOWN;
@@ -1409,8 +1522,10 @@ ohb_session_release(ohb_session_t *s, ohb_error_t *err)
 		return 0;
 	}
 	s->releasing = true;
-	for (size_t i = 0; i < s->n_jobs; i++)
+	for (size_t i = 0; i < s->n_jobs; i++) {
 		s->jobs[i]->cancel = true;
+		wake_job_locked(s->jobs[i]);
+	}
 	pthread_cond_broadcast(&s->work_cond);
 	pthread_mutex_unlock(&s->lock);
 

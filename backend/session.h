@@ -63,6 +63,14 @@ typedef struct job {
 	/* restore only */
 	bool published;               /* (L) publishFile received */
 	char *incoming_dir;           /* where getFileHandle's files are written */
+	/* applying files before publishFile (job_restore.c, "early" below) */
+	int wake_fd;                  /* (L) eventfd the job polls, written on publish/cancel/release; -1 */
+	char **claimed;               /* (L) uris the job applies or has applied: not handed out again */
+	size_t n_claimed, cap_claimed;
+	bool applying;                /* (L) the job is applying a received file */
+	size_t handed;                /* (L) fds handed out (restore) */
+	char **deferred;              /* (L) getFileHandle uris whose onFileReady waits for the job */
+	size_t n_deferred, cap_deferred;
 	char **deps;                  /* restoreDeps: bundles of this session to restore first */
 	size_t n_deps;
 } job_t;
@@ -189,6 +197,29 @@ void session_ext_hooks(ohb_session_t *s, job_t *j, struct ext_hooks *hooks);
  * onFileReady with fd (ownership passes). Returns non-zero when the job was
  * cancelled while waiting (fd is closed then). */
 int session_send_file(ohb_session_t *s, job_t *j, const char *uri, int fd, int manifest_fd);
+
+/* ---- restore: files applied as they arrive (job_restore.c) ----
+ *
+ * A restore job may apply a received file before publishFile, once the
+ * client can no longer change it. session_restore_claim runs complete(arg)
+ * while getFileHandle cannot run and, when it returns true, claims uri: from
+ * then on getFileHandle refuses it (13900001), so no new writable fd can
+ * appear. False when complete() says no, the uri is claimed already, or
+ * memory is short. */
+bool session_restore_claim(ohb_session_t *s, job_t *j, const char *uri, bool (*complete)(void *arg), void *arg);
+
+/* The job is applying a file (on) or has finished it (off). While it is, and
+ * SESSION_RESTORE_AHEAD fds or more are out that it has not claimed yet,
+ * getFileHandle still answers 0 but its onFileReady waits for the job to
+ * finish that file: a client that copies faster than the job unpacks stays
+ * near it, and the tars it writes reuse the memory of those already applied
+ * and deleted. Turning it off answers every waiting request, so a wait never
+ * outlasts the file being applied, whatever order the client sends in. */
+#define SESSION_RESTORE_AHEAD 2
+void session_restore_applying(ohb_session_t *s, job_t *j, bool on);
+
+/* The eventfd the job polls (or -1 when it stops polling). */
+void session_restore_set_wake_fd(ohb_session_t *s, job_t *j, int fd);
 
 /* The job bodies: return 0 or a code with err filled. They queue the
  * onFileReady/onProcess events; the core queues begin/result/end. */

@@ -33,9 +33,14 @@ request_next(restore_run_t *r, run_bundle_t *b)
 		rc = ohb_session_get_file_handle(r->s, b->name, b->uris[b->next_uri], &e);
 	else
 		rc = ohb_session_publish_file(r->s, b->name, "", &e);
-	/* A bundle the service refused has already been told so through onBundleBegin. */
-	if (rc != 0 && !b->code)
+	/* A bundle the service refused or ended (13900020) is told so through its
+	 * onBundleBegin/onBundleEnd; any other refusal leaves the service waiting
+	 * for files that will not come, so the bundle is cancelled. */
+	if (rc != 0 && !b->code) {
 		run_fail_bundle(&r->t, b->name, rc, e.message);
+		if (rc != OHB_E_INVAL)
+			ohb_session_cancel(r->s, b->name);
+	}
 }
 
 static void
@@ -158,18 +163,9 @@ restore_step(restore_run_t *r, ohb_service_t *svc, const char *set_id, bool send
 	pthread_mutex_unlock(&t->lock);
 	if (ohb_session_append_restore(r->s, caps_fd, names, step_infos, n, err) != 0)
 		goto out;
-	for (size_t i = 0; i < t->n_bundles; i++) {
-		run_bundle_t *b = &t->bundles[i];
-		ohb_error_t e;
-		if (!active[i])
-			continue;
-		/* A bundle the service refused answers 13900020 here; its onBundleBegin
-		 * already carries the real reason. */
-		if (b->n_uris > 0)
-			ohb_session_get_file_handle(r->s, b->name, b->uris[0], &e);
-		else
-			ohb_session_publish_file(r->s, b->name, "", &e);
-	}
+	for (size_t i = 0; i < t->n_bundles; i++)
+		if (active[i])
+			request_next(r, &t->bundles[i]);   /* the rest are asked for one by one */
 	*interrupted = run_wait(t, r->s);
 	ohb_session_release(r->s, NULL);
 	ok = true;

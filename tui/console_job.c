@@ -94,8 +94,13 @@ restore_next(job_t *j, int i)
 	job_bundle_t *b = &j->b[i];
 	int rc = b->next < b->n_uris ? ohb_session_get_file_handle(j->s, b->name, b->uris[b->next], &e)
 	                             : ohb_session_publish_file(j->s, b->name, "", &e);
-	if (rc != 0 && !b->code)
+	/* 13900020: the service refused or ended the bundle and says so itself;
+	 * after any other refusal it would wait for files that will not come. */
+	if (rc != 0 && !b->code) {
 		fail_bundle(j, i, rc, e.message);
+		if (rc != OHB_E_INVAL)
+			ohb_session_cancel(j->s, b->name);
+	}
 }
 
 static void

@@ -156,11 +156,17 @@ int ohb_session_append_restore(ohb_session_t *s, int capability_fd, const char *
     const char *const *infos, size_t n, ohb_error_t *err);
 
 /* SessionRestore.getFileHandle({bundleName, uri}): answered through
- * on_file_ready with a writable fd. Bad uri -> 13900020. */
+ * on_file_ready with a writable fd; write the whole file, then close every fd
+ * of it. Bad uri -> 13900020. The service unpacks a file as soon as it has its
+ * recorded size (manage.json, best sent first) and no fd can write to it any
+ * more; asking for that uri again then -> 13900001. While it is unpacking, an
+ * answer may wait until that file is done (the client never has to act for
+ * it to come). Nothing is applied to the bundle before publishFile. */
 int ohb_session_get_file_handle(ohb_session_t *s, const char *bundle, const char *uri, ohb_error_t *err);
 
 /* SessionRestore.publishFile({bundleName, uri:""}): all files of the bundle are
- * written; the service verifies and applies them. A non-empty uri -> 13900001. */
+ * written; the service verifies and applies them (all or nothing). A
+ * non-empty uri -> 13900001. */
 int ohb_session_publish_file(ohb_session_t *s, const char *bundle, const char *uri, ohb_error_t *err);
 
 /* release(): stops accepting work, cancels what runs, removes temp files and

@@ -25,6 +25,11 @@ typedef struct recorder {
 	const char *save_dir;        /* backup: write received files here (per bundle subdir) */
 	ohb_session_t *s;
 	const char *restore_from;    /* restore: read files from here */
+	const char *hold_uri;        /* restore: keep a second fd of this file open in held_fd */
+	int held_fd;
+	const char *short_uri;       /* restore: write only half of this file, short_times times */
+	int short_times;
+	const char *garble_uri;      /* restore: this file with its size but junk for content */
 } recorder_t;
 
 static void
@@ -55,9 +60,28 @@ on_file(void *u, int err, const char *msg, const ohb_file_t *f)
 		char *p = fsu_printf("%s/%s/%s", r->restore_from, f->bundle_name, f->uri);
 		int in = open(p, O_RDONLY);
 		ck_assert_int_ge(in, 0);
-		ck_assert_int_eq(fsu_copy_fd(in, f->fd, NULL, NULL), 0);
+		struct stat sb;
+		ck_assert_int_eq(fstat(in, &sb), 0);
+		if (r->short_uri && strcmp(f->uri, r->short_uri) == 0 && r->short_times > 0) {
+			r->short_times--;
+			char *half = malloc((size_t)sb.st_size / 2 + 1);
+			ck_assert_int_eq(read(in, half, (size_t)sb.st_size / 2), sb.st_size / 2);
+			ck_assert_int_eq(write(f->fd, half, (size_t)sb.st_size / 2), sb.st_size / 2);
+			free(half);
+		} else if (r->garble_uri && strcmp(f->uri, r->garble_uri) == 0) {
+			char junk[4096];
+			memset(junk, 'x', sizeof junk);
+			for (off_t at = 0; at < sb.st_size; at += (off_t)sizeof junk) {
+				size_t k = sb.st_size - at < (off_t)sizeof junk ? (size_t)(sb.st_size - at) : sizeof junk;
+				ck_assert_int_eq(write(f->fd, junk, k), (ssize_t)k);
+			}
+		} else {
+			ck_assert_int_eq(fsu_copy_fd(in, f->fd, NULL, NULL), 0);
+		}
 		close(in);
 		free(p);
+		if (r->hold_uri && strcmp(f->uri, r->hold_uri) == 0)
+			r->held_fd = dup(f->fd);
 	}
 	if (f->fd >= 0)
 		close(f->fd);
@@ -467,6 +491,267 @@ START_TEST(restore_round_trip_through_the_api)
 }
 END_TEST
 
+/* The files of a backup saved by a recorder, in the order a restore sends them (store_list_files). */
+static int
+cmp_send_order(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	int mx = strcmp(x, "manage.json") == 0, my = strcmp(y, "manage.json") == 0;
+	return mx != my ? my - mx : strverscmp(x, y);
+}
+
+static size_t
+saved_files(const char *bdir, char **names, size_t max)
+{
+	DIR *d = opendir(bdir);
+	ck_assert_ptr_nonnull(d);
+	struct dirent *de;
+	size_t n = 0;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && n < max)
+			names[n++] = strdup(de->d_name);
+	closedir(d);
+	qsort(names, n, sizeof *names, cmp_send_order);
+	return n;
+}
+
+/* n files of 16 bytes in fx's data/many: enough entries for several tars (PACK_TAR_MAX_ENTRIES). */
+static void
+add_tiny_files(fixture_t *fx, int n)
+{
+	char *dir = fsu_join(fx->data, "many");
+	ck_assert_int_eq(fsu_mkdir_p(dir, 0755, NULL), 0);
+	for (int i = 0; i < n; i++) {
+		char *p = fsu_printf("%s/t%05d", dir, i);
+		write_file(p, 16, (unsigned)i);
+		free(p);
+	}
+	free(dir);
+}
+
+/* A backup of fx's bundle with several tars and a big file, saved under ws/saved; the
+ * bundle's data is then replaced by one stale file. Returns the saved folder of the bundle. */
+static char *
+saved_backup(fixture_t *fx, char **names, size_t *n, size_t max)
+{
+	char *saved = fsu_join(fx->ws, "saved");
+	fsu_mkdir_p(saved, 0700, NULL);
+	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	r.save_dir = saved;
+	const char *bundle[] = { "com.test.app" };
+	run_backup(fx, &r, bundle, 1);
+	rec_free(&r);
+	char *snap = fsu_printf("cd %s && find . -mindepth 1 -printf '%%P|%%y|%%m|%%Ts\\n' | sort > %s/before && "
+	                        "find . -type f -exec sha256sum {} + | sort >> %s/before && "
+	                        "rm -rf %s/* && echo stale > %s/n000.txt",
+	    fx->data, fx->ws, fx->ws, fx->data, fx->data);
+	ck_assert_int_eq(system(snap), 0);
+	free(snap);
+	char *bdir = fsu_join(saved, "com.test.app");
+	free(saved);
+	*n = saved_files(bdir, names, max);
+	return bdir;
+}
+
+static bool
+data_is_restored(fixture_t *fx)
+{
+	char *cmd = fsu_printf("cd %s && find . -mindepth 1 -printf '%%P|%%y|%%m|%%Ts\\n' | sort > %s/after && "
+	                       "find . -type f -exec sha256sum {} + | sort >> %s/after && "
+	                       "{ diff %s/before %s/after | head -5 >&2; cmp -s %s/before %s/after; }",
+	    fx->data, fx->ws, fx->ws, fx->ws, fx->ws, fx->ws, fx->ws);
+	bool same = system(cmd) == 0;
+	free(cmd);
+	return same;
+}
+
+static bool
+data_is_untouched(fixture_t *fx)
+{
+	char *cmd = fsu_printf("test \"$(cd %s && find . -mindepth 1)\" = ./n000.txt && grep -qx stale %s/n000.txt",
+	    fx->data, fx->data);
+	bool same = system(cmd) == 0;
+	free(cmd);
+	return same;
+}
+
+/* Waits up to ms for the restore's incoming copy of uri to be gone (true) . */
+static bool
+incoming_gone(fixture_t *fx, const char *uri, int ms)
+{
+	char *p = fsu_printf("%s/bundles/com.test.app/backup/restore/incoming/%s", fx->root, uri);
+	bool gone = false;
+	for (int i = 0; i <= ms / 10 && !(gone = access(p, F_OK) != 0); i++)
+		usleep(10000);
+	free(p);
+	return gone;
+}
+
+static ohb_session_t *
+restore_session(fixture_t *fx, recorder_t *r, const char *from)
+{
+	memset(r, 0, sizeof *r);
+	pthread_mutex_init(&r->lock, NULL);
+	r->restore_from = from;
+	r->held_fd = -1;
+	int caps = -1;
+	ohb_error_t err;
+	ck_assert_int_eq(ohb_get_local_capabilities(fx->svc, &caps, &err), 0);
+	ohb_callbacks_t cb;
+	ohb_session_t *s = NULL;
+	ck_assert_int_eq(ohb_session_restore_create(fx->svc, callbacks(r, &cb), &s, &err), 0);
+	const char *names[] = { "com.test.app" };
+	ck_assert_int_eq(ohb_session_append_restore(s, caps, names, NULL, 1, &err), 0);
+	close(caps);
+	return s;
+}
+
+/* Asks for files[0..n) one at a time, each when the previous was answered (as the CLI does). */
+static void
+send_in_turn(ohb_session_t *s, recorder_t *r, char **files, size_t n)
+{
+	ohb_error_t err;
+	int before = count_ev(r, "file com.test.app ");
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(ohb_session_get_file_handle(s, "com.test.app", files[i], &err), 0);
+		for (int k = 0; k < 2000 && count_ev(r, "file com.test.app ") < before + (int)i + 1; k++)
+			usleep(5000);
+		ck_assert_int_eq(count_ev(r, "file com.test.app "), before + (int)i + 1);
+	}
+}
+
+/* The service applies each file to the stage as soon as the client has closed
+ * it, before publishFile; the bundle's data changes only at the commit. */
+START_TEST(restore_applies_files_before_publish_and_commits_after)
+{
+	fixture_t fx;
+	fixture_up(&fx, 30, 1, 0);
+	add_tiny_files(&fx, 13000);   /* three tars (6 000 entries each at most) and a big file */
+	char *files[16];
+	size_t n;
+	char *from = saved_backup(&fx, files, &n, 16);
+	ck_assert_str_eq(files[0], "manage.json");
+	ck_assert_uint_ge(n, 5);
+	char *saved = fsu_join(fx.ws, "saved");
+	recorder_t r;
+	ohb_session_t *s = restore_session(&fx, &r, saved);
+	send_in_turn(s, &r, files, n);
+	/* every tar and the big file leave incoming/ (applied), yet the data is as it was */
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(files[i], "all.rp") != 0)
+			ck_assert_msg(incoming_gone(&fx, files[i], 20000), "%s was not applied before publishFile", files[i]);
+	ck_assert(data_is_untouched(&fx));
+	/* an applied file cannot be sent again: 13900001 */
+	ohb_error_t err;
+	ck_assert_int_eq(ohb_session_get_file_handle(s, "com.test.app", "part.0.tar", &err), OHB_E_PERM);
+	ck_assert_ptr_nonnull(strstr(err.message, "already received"));
+	ck_assert_int_eq(ohb_session_get_file_handle(s, "com.test.app", "manage.json", &err), OHB_E_PERM);
+	ck_assert_int_eq(ohb_session_publish_file(s, "com.test.app", "", &err), 0);
+	ck_assert(ohb_session_wait(s, 60000));
+	ck_assert_int_ge(find_ev(&r, "end com.test.app 0"), 0);
+	ohb_session_free(s);
+	ck_assert(data_is_restored(&fx));
+	rec_free(&r);
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	free(saved);
+	free(from);
+	fixture_down(&fx);
+}
+END_TEST
+
+/* A file is applied only when no fd can write to it any more: a second fd the
+ * client keeps (a dup) holds it back, and a file shorter than manage.json says
+ * waits for the client to send it again. */
+START_TEST(restore_applies_a_file_only_when_complete)
+{
+	fixture_t fx;
+	fixture_up(&fx, 30, 0, 0);
+	add_tiny_files(&fx, 7000);   /* two tars */
+	char *files[16];
+	size_t n;
+	char *from = saved_backup(&fx, files, &n, 16);
+	char *saved = fsu_join(fx.ws, "saved");
+	recorder_t r;
+	ohb_session_t *s = restore_session(&fx, &r, saved);
+	r.hold_uri = "part.0.tar";
+	r.short_uri = "part.1.tar";
+	r.short_times = 1;
+	send_in_turn(s, &r, files, n);
+	usleep(300000);
+	ck_assert(!incoming_gone(&fx, "part.0.tar", 0));   /* still open for writing */
+	ck_assert_int_ge(r.held_fd, 0);
+	close(r.held_fd);
+	ck_assert(incoming_gone(&fx, "part.0.tar", 20000));
+	ck_assert(!incoming_gone(&fx, "part.1.tar", 300));  /* half of it: not applied */
+	char *again[] = { "part.1.tar" };
+	send_in_turn(s, &r, again, 1);                      /* sent again, whole this time */
+	ck_assert(incoming_gone(&fx, "part.1.tar", 20000));
+	ck_assert(data_is_untouched(&fx));
+	ohb_error_t err;
+	ck_assert_int_eq(ohb_session_publish_file(s, "com.test.app", "", &err), 0);
+	ck_assert(ohb_session_wait(s, 60000));
+	ck_assert_int_ge(find_ev(&r, "end com.test.app 0"), 0);
+	ohb_session_free(s);
+	ck_assert(data_is_restored(&fx));
+	rec_free(&r);
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	free(saved);
+	free(from);
+	fixture_down(&fx);
+}
+END_TEST
+
+/* A client that asks for every fd at once, in reverse order, is answered and
+ * restores; a damaged tar of the right size fails the bundle with 13500008
+ * before publishFile, and the data stays as it was. */
+START_TEST(restore_takes_any_order_and_fails_a_damaged_tar_early)
+{
+	fixture_t fx;
+	fixture_up(&fx, 30, 1, 0);
+	add_tiny_files(&fx, 13000);
+	char *files[16];
+	size_t n;
+	char *from = saved_backup(&fx, files, &n, 16);
+	char *saved = fsu_join(fx.ws, "saved");
+	recorder_t r;
+	ohb_session_t *s = restore_session(&fx, &r, saved);
+	ohb_error_t err;
+	for (size_t i = n; i-- > 0;)
+		ck_assert_int_eq(ohb_session_get_file_handle(s, "com.test.app", files[i], &err), 0);
+	for (int k = 0; k < 2000 && count_ev(&r, "file com.test.app ") < (int)n; k++)
+		usleep(5000);
+	ck_assert_int_eq(count_ev(&r, "file com.test.app "), (int)n);
+	ck_assert_int_eq(ohb_session_publish_file(s, "com.test.app", "", &err), 0);
+	ck_assert(ohb_session_wait(s, 60000));
+	ck_assert_int_ge(find_ev(&r, "end com.test.app 0"), 0);
+	ohb_session_free(s);
+	ck_assert(data_is_restored(&fx));
+	rec_free(&r);
+
+	/* the data back to one stale file; part.1.tar arrives as junk of its size */
+	char *wipe = fsu_printf("rm -rf %s/* && echo stale > %s/n000.txt", fx.data, fx.data);
+	ck_assert_int_eq(system(wipe), 0);
+	s = restore_session(&fx, &r, saved);
+	r.garble_uri = "part.1.tar";
+	for (size_t i = 0; i < n; i++)
+		if (ohb_session_get_file_handle(s, "com.test.app", files[i], &err) != 0)
+			break;   /* the bundle may have ended already */
+	ck_assert(ohb_session_wait(s, 60000));   /* ends without publishFile */
+	ck_assert_int_ge(find_ev(&r, "end com.test.app 13500008"), 0);
+	ohb_session_free(s);
+	ck_assert(data_is_untouched(&fx));
+	rec_free(&r);
+	free(wipe);
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	free(saved);
+	free(from);
+	fixture_down(&fx);
+}
+END_TEST
+
 START_TEST(cancel_answers_by_state)
 {
 	fixture_t fx;
@@ -858,6 +1143,9 @@ Suite *session_suite(void)
 	tcase_add_test(tc, unknown_and_disallowed_bundles_are_refused_with_their_codes);
 	tcase_add_test(tc, second_session_conflicts);
 	tcase_add_test(tc, restore_round_trip_through_the_api);
+	tcase_add_test(tc, restore_applies_files_before_publish_and_commits_after);
+	tcase_add_test(tc, restore_applies_a_file_only_when_complete);
+	tcase_add_test(tc, restore_takes_any_order_and_fails_a_damaged_tar_early);
 	tcase_add_test(tc, cancel_answers_by_state);
 	tcase_add_test(tc, process_reports_at_least_every_250ms);
 	tcase_add_test(tc, capabilities_and_version_and_info);
