@@ -12,10 +12,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -253,6 +254,13 @@ load_manage(restore_run_t *r, int fd, ohb_error_t *err)
 	if ((rc = manage_parse(r->manage_text, len, &r->m, err)) != 0)
 		return rc;
 	r->have_manage = true;
+	const char **names = calloc(r->m.n ? r->m.n : 1, sizeof *names);
+	for (size_t i = 0; names && i < r->m.n; i++)
+		names[i] = r->m.v[i].file_name;
+	/* without it nothing is applied before publishFile, which is slower, not wrong */
+	if (names)
+		(void)session_restore_expect(r->s, r->j, names, r->m.n);
+	free(names);
 	uint64_t total = 0;
 	for (size_t i = 0; i < r->m.n; i++)
 		total += r->m.v[i].size;
@@ -291,14 +299,25 @@ early_apply(restore_run_t *r, ohb_error_t *err)
 	if (!r->have_manage) {
 		if (!early_take(r, "manage.json", -1, &fd))
 			return 0;
-		rc = load_manage(r, fd, err);
+		ohb_error_t e;
+		rc = load_manage(r, fd, &e);
 		close(fd);
-		if (rc != 0)
-			return rc;
+		if (rc != 0) {
+			/* A client may still send it again; if not, the check after
+			 * publishFile reports it. */
+			manage_list_free(&r->m);
+			free(r->manage_text);
+			r->manage_text = NULL;
+			r->have_manage = false;
+			stage_free(r->st);
+			r->st = NULL;
+			session_restore_unclaim_manage(r->s, r->j);
+			return 0;
+		}
 	}
 	while (r->next < r->m.n && r->inotify_fd >= 0) {
 		const manage_entry_t *e = &r->m.v[r->next];
-		if (!early_take(r, e->file_name, (int64_t)e->size, &fd))
+		if (e->size > (uint64_t)INT64_MAX || !early_take(r, e->file_name, (int64_t)e->size, &fd))
 			break;
 		session_restore_applying(r->s, r->j, true);
 		rc = apply_next(r, fd, err);
@@ -320,8 +339,11 @@ receive(restore_run_t *r, bool *published, ohb_error_t *err)
 	early_start(r);
 	/* inotify tells of a close before the kernel forgets the fd's write
 	 * access, so a file can look busy just after the event that says it is
-	 * not: it is looked at again after 1, 4, 16 and 64 ms, then on the next event. */
-	static const int retry_ms[] = { 1, 4, 16, 64 };
+	 * not: it is looked at again after 1, 4, 16 and 64 ms, then every 250 ms
+	 * for as long as it stays busy (a client that keeps a file open costs
+	 * four wake-ups a second, and a late release on a loaded machine is
+	 * never missed). */
+	static const int retry_ms[] = { 1, 4, 16, 64, 250 };
 	size_t retries = 0;
 	for (;;) {
 		restore_state_t state = restore_state(s, j);
@@ -336,8 +358,8 @@ receive(restore_run_t *r, bool *published, ohb_error_t *err)
 				return rc;
 		}
 		if (r->inotify_fd >= 0) {
-			bool retry = r->busy && retries < sizeof retry_ms / sizeof *retry_ms;
-			if (early_wait(r, retry ? retry_ms[retries] : -1))
+			size_t last = sizeof retry_ms / sizeof *retry_ms - 1;
+			if (early_wait(r, r->busy ? retry_ms[retries < last ? retries : last] : -1))
 				retries = 0;
 			else
 				retries++;

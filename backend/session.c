@@ -68,9 +68,10 @@ job_free(job_t *j)
 	free(j->name);
 	free(j->info);
 	free(j->incoming_dir);
-	for (size_t i = 0; i < j->n_claimed; i++)
-		free(j->claimed[i]);
-	free(j->claimed);
+	for (size_t i = 0; i < j->n_expect; i++)
+		free(j->expect[i]);
+	free(j->expect);
+	free(j->expect_state);
 	for (size_t i = 0; i < j->n_deferred; i++)
 		free(j->deferred[i]);
 	free(j->deferred);
@@ -1283,13 +1284,31 @@ wake_job_locked(job_t *j)
 	}
 }
 
+enum { EXPECT_NEW, EXPECT_HANDED, EXPECT_CLAIMED };
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Index of uri among the files manage.json names, or -1. */
+static ssize_t
+expected_locked(const job_t *j, const char *uri)
+{
+	if (!j->expect)
+		return -1;
+	char *const *hit = bsearch(&uri, j->expect, j->n_expect, sizeof *j->expect, cmp_names);
+	return hit ? hit - j->expect : -1;
+}
+
 static bool
 claimed_locked(const job_t *j, const char *uri)
 {
-	for (size_t i = 0; i < j->n_claimed; i++)
-		if (strcmp(j->claimed[i], uri) == 0)
-			return true;
-	return false;
+	if (strcmp(uri, "manage.json") == 0)
+		return j->manage_claimed;
+	ssize_t i = expected_locked(j, uri);
+	return i >= 0 && j->expect_state[i] == EXPECT_CLAIMED;
 }
 
 /* Creates (or empties) the incoming file and queues its onFileReady. */
@@ -1304,8 +1323,11 @@ hand_out_locked(ohb_session_t *s, job_t *j, const char *uri, ohb_error_t *err)
 	else
 		rc = push_locked(s, EV_FILE_READY, 0, NULL, j->name, uri, NULL, fd, -1);
 	free(path);
-	if (rc == 0)
-		j->handed++;
+	ssize_t i = rc == 0 ? expected_locked(j, uri) : -1;
+	if (i >= 0 && j->expect_state[i] == EXPECT_NEW) {
+		j->expect_state[i] = EXPECT_HANDED;
+		j->outstanding++;
+	}
 	return rc;
 }
 
@@ -1335,7 +1357,7 @@ ohb_session_get_file_handle(ohb_session_t *s, const char *bundle, const char *ur
 		rc = ohb_fail(err, OHB_E_PERM, "%s was already published", bundle);
 	} else if (claimed_locked(j, uri)) {
 		rc = claimed_error(err, j, uri);
-	} else if (j->applying && j->handed >= j->n_claimed + SESSION_RESTORE_AHEAD) {
+	} else if (j->applying && j->outstanding >= SESSION_RESTORE_AHEAD && expected_locked(j, uri) >= 0) {
 		/* answered by session_restore_applying when the job has applied its file */
 		if (j->n_deferred == j->cap_deferred) {
 			size_t ncap = j->cap_deferred ? j->cap_deferred * 2 : 8;
@@ -1362,23 +1384,62 @@ session_restore_claim(ohb_session_t *s, job_t *j, const char *uri, bool (*comple
 {
 	pthread_mutex_lock(&s->lock);
 	bool ok = false;
-	if (!claimed_locked(j, uri) && complete(arg)) {
-		if (j->n_claimed == j->cap_claimed) {
-			size_t ncap = j->cap_claimed ? j->cap_claimed * 2 : 16;
-			char **nv = realloc(j->claimed, ncap * sizeof *nv);
-			if (nv) {
-				j->claimed = nv;
-				j->cap_claimed = ncap;
-			}
-		}
-		char *copy = j->n_claimed < j->cap_claimed ? strdup(uri) : NULL;
-		if (copy) {
-			j->claimed[j->n_claimed++] = copy;
+	if (strcmp(uri, "manage.json") == 0) {
+		if (!j->manage_claimed && complete(arg))
+			ok = j->manage_claimed = true;
+	} else {
+		ssize_t i = expected_locked(j, uri);
+		if (i >= 0 && j->expect_state[i] != EXPECT_CLAIMED && complete(arg)) {
+			if (j->expect_state[i] == EXPECT_HANDED)
+				j->outstanding--;
+			j->expect_state[i] = EXPECT_CLAIMED;
 			ok = true;
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ok;
+}
+
+void
+session_restore_unclaim_manage(ohb_session_t *s, job_t *j)
+{
+	pthread_mutex_lock(&s->lock);
+	j->manage_claimed = false;
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool
+session_restore_expect(ohb_session_t *s, job_t *j, const char *const *names, size_t n)
+{
+	char **v = calloc(n ? n : 1, sizeof *v);
+	unsigned char *state = calloc(n ? n : 1, 1);
+	bool ok = v && state;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (v[i] = strdup(names[i])) != NULL;
+	if (!ok) {
+		for (size_t i = 0; v && i < n; i++)
+			free(v[i]);
+		free(v);
+		free(state);
+		return false;
+	}
+	qsort(v, n, sizeof *v, cmp_names);
+	pthread_mutex_lock(&s->lock);
+	if (j->expect) {   /* told once already */
+		pthread_mutex_unlock(&s->lock);
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		free(state);
+		return true;
+	}
+	/* Files handed out before the job knew them are not counted as outstanding:
+	 * that only makes a wait less likely. */
+	j->expect = v;
+	j->expect_state = state;
+	j->n_expect = n;
+	pthread_mutex_unlock(&s->lock);
+	return true;
 }
 
 void

@@ -65,10 +65,12 @@ typedef struct job {
 	char *incoming_dir;           /* where getFileHandle's files are written */
 	/* applying files before publishFile (job_restore.c, "early" below) */
 	int wake_fd;                  /* (L) eventfd the job polls, written on publish/cancel/release; -1 */
-	char **claimed;               /* (L) uris the job applies or has applied: not handed out again */
-	size_t n_claimed, cap_claimed;
+	bool manage_claimed;          /* (L) the job has read manage.json: not handed out again */
+	char **expect;                /* (L) manage.json's file names, sorted by strcmp (set by the job) */
+	unsigned char *expect_state;  /* (L) per name: EXPECT_NEW, EXPECT_HANDED or EXPECT_CLAIMED */
+	size_t n_expect;
+	size_t outstanding;           /* (L) expected files handed out and not claimed yet */
 	bool applying;                /* (L) the job is applying a received file */
-	size_t handed;                /* (L) fds handed out (restore) */
 	char **deferred;              /* (L) getFileHandle uris whose onFileReady waits for the job */
 	size_t n_deferred, cap_deferred;
 	char **deps;                  /* restoreDeps: bundles of this session to restore first */
@@ -207,10 +209,16 @@ int session_send_file(ohb_session_t *s, job_t *j, const char *uri, int fd, int m
  * appear. False when complete() says no, the uri is claimed already, or
  * memory is short. */
 bool session_restore_claim(ohb_session_t *s, job_t *j, const char *uri, bool (*complete)(void *arg), void *arg);
+/* Gives manage.json back (it did not parse): a client may send it again. */
+void session_restore_unclaim_manage(ohb_session_t *s, job_t *j);
+/* The files manage.json names (copied). Only these can be claimed, and only
+ * their onFileReady may wait (below). Returns false when memory is short. */
+bool session_restore_expect(ohb_session_t *s, job_t *j, const char *const *names, size_t n);
 
 /* The job is applying a file (on) or has finished it (off). While it is, and
- * SESSION_RESTORE_AHEAD fds or more are out that it has not claimed yet,
- * getFileHandle still answers 0 but its onFileReady waits for the job to
+ * SESSION_RESTORE_AHEAD fds or more of expected files are out that it has not
+ * claimed yet, getFileHandle of another expected file still answers 0 but its
+ * onFileReady waits for the job to
  * finish that file: a client that copies faster than the job unpacks stays
  * near it, and the tars it writes reuse the memory of those already applied
  * and deleted. Turning it off answers every waiting request, so a wait never

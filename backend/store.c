@@ -42,6 +42,7 @@
 
 #include "errors.h"
 #include "fsutil.h"
+#include "manage.h"
 
 #define STORE_DIR_MODE 0700    /* backups hold private app data */
 #define STORE_FILE_MODE 0600
@@ -793,8 +794,7 @@ store_open_capability(store_t *st, const char *set_id, int *fd_out, ohb_error_t 
 }
 
 /* manage.json first, then numbers in names by value (part.2.tar before
- * part.10.tar): a restore sends the index first and the tars in the order it
- * names them, so the service can apply each one as it arrives. */
+ * part.10.tar); order_by_manage then puts what manage.json names in its order. */
 static int
 cmp_uris(const void *a, const void *b)
 {
@@ -803,6 +803,74 @@ cmp_uris(const void *a, const void *b)
 	if (mx != my)
 		return mx ? -1 : 1;
 	return strverscmp(x, y);
+}
+
+typedef struct ranked_uri {
+	size_t rank;
+	char *uri;
+} ranked_uri_t;
+
+static int
+cmp_ranked(const void *a, const void *b)
+{
+	const ranked_uri_t *x = a, *y = b;
+	return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+static int
+cmp_manage_names(const void *a, const void *b)
+{
+	const manage_entry_t *const *x = a, *const *y = b;
+	int c = strcmp((*x)->file_name, (*y)->file_name);
+	return c ? c : (*x < *y ? -1 : *x > *y);   /* the first of a name twice ranks it */
+}
+
+/* Puts the files manage.json names in its order, right after it (a restoring
+ * service applies them in that order, each as it arrives); the others keep
+ * their order after them. Without a readable manage.json nothing moves. */
+static void
+order_by_manage(const char *bundle_dir, char **v, size_t n)
+{
+	char *path = fsu_join(bundle_dir, MANAGE_JSON);
+	char *text = NULL;
+	size_t len = 0;
+	manage_list_t m;
+	memset(&m, 0, sizeof m);
+	const manage_entry_t **byname = NULL;
+	ranked_uri_t *r = NULL;
+	if (!path || fsu_read_file(path, 256u << 20, &text, &len, NULL) != 0 || manage_parse(text, len, &m, NULL) != 0 ||
+	    !(byname = calloc(m.n ? m.n : 1, sizeof *byname)) || !(r = calloc(n ? n : 1, sizeof *r)))
+		goto out;
+	for (size_t i = 0; i < m.n; i++)
+		byname[i] = &m.v[i];
+	qsort(byname, m.n, sizeof *byname, cmp_manage_names);
+	for (size_t i = 0; i < n; i++) {
+		r[i].uri = v[i];
+		r[i].rank = 1 + m.n + i;
+		if (strcmp(v[i], MANAGE_JSON) == 0) {
+			r[i].rank = 0;
+			continue;
+		}
+		size_t lo = 0, hi = m.n;   /* the first entry named v[i] */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (strcmp(byname[mid]->file_name, v[i]) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < m.n && strcmp(byname[lo]->file_name, v[i]) == 0)
+			r[i].rank = 1 + (size_t)(byname[lo] - m.v);
+	}
+	qsort(r, n, sizeof *r, cmp_ranked);
+	for (size_t i = 0; i < n; i++)
+		v[i] = r[i].uri;
+out:
+	free(r);
+	free(byname);
+	manage_list_free(&m);
+	free(text);
+	free(path);
 }
 
 void
@@ -869,8 +937,13 @@ store_list_files(store_t *st, const char *set_id, const char *bundle, char ***ur
 		store_strings_free(v, count);
 		return rc;
 	}
-	if (count > 1)
+	if (count > 1) {
 		qsort(v, count, sizeof *v, cmp_uris);
+		char *bundle_dir = fsu_printf("%s/%s/%s", st->dir, set_id, bundle);
+		if (bundle_dir)
+			order_by_manage(bundle_dir, v, count);
+		free(bundle_dir);
+	}
 	*uris = v;
 	*n = count;
 	return 0;

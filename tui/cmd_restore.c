@@ -33,13 +33,13 @@ request_next(restore_run_t *r, run_bundle_t *b)
 		rc = ohb_session_get_file_handle(r->s, b->name, b->uris[b->next_uri], &e);
 	else
 		rc = ohb_session_publish_file(r->s, b->name, "", &e);
-	/* A bundle the service refused or ended (13900020) is told so through its
-	 * onBundleBegin/onBundleEnd; any other refusal leaves the service waiting
-	 * for files that will not come, so the bundle is cancelled. */
-	if (rc != 0 && !b->code) {
+	/* A bundle the service refused or ended (13900020) says why through its
+	 * onBundleBegin/onBundleEnd, which must not be hidden by this code; any
+	 * other refusal leaves the service waiting for files that will not
+	 * come, so the bundle is cancelled. */
+	if (rc != 0 && rc != OHB_E_INVAL && !b->code) {
 		run_fail_bundle(&r->t, b->name, rc, e.message);
-		if (rc != OHB_E_INVAL)
-			ohb_session_cancel(r->s, b->name);
+		ohb_session_cancel(r->s, b->name);
 	}
 }
 
@@ -55,7 +55,9 @@ on_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 	if (!b) {
 		/* not ours; nothing to do but close */
 	} else if (err) {
+		/* a request the service could not answer after all: the bundle cannot complete */
 		run_fail_bundle(&r->t, f->bundle_name, err, message);
+		ohb_session_cancel(r->s, f->bundle_name);
 	} else if (store_copy_file_to(r->store, r->set_id, b->name, f->uri, f->fd, &bytes, &e) != 0) {
 		run_fail_bundle(&r->t, f->bundle_name, e.code, e.message);
 		ohb_session_cancel(r->s, f->bundle_name);

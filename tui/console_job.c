@@ -94,12 +94,12 @@ restore_next(job_t *j, int i)
 	job_bundle_t *b = &j->b[i];
 	int rc = b->next < b->n_uris ? ohb_session_get_file_handle(j->s, b->name, b->uris[b->next], &e)
 	                             : ohb_session_publish_file(j->s, b->name, "", &e);
-	/* 13900020: the service refused or ended the bundle and says so itself;
-	 * after any other refusal it would wait for files that will not come. */
-	if (rc != 0 && !b->code) {
+	/* 13900020: the service refused or ended the bundle and says why itself
+	 * (not to be hidden by this code); after any other refusal it would
+	 * wait for files that will not come. */
+	if (rc != 0 && rc != OHB_E_INVAL && !b->code) {
 		fail_bundle(j, i, rc, e.message);
-		if (rc != OHB_E_INVAL)
-			ohb_session_cancel(j->s, b->name);
+		ohb_session_cancel(j->s, b->name);
 	}
 }
 
@@ -114,6 +114,8 @@ cb_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 		/* not ours */
 	} else if (err) {
 		fail_bundle(j, i, err, message);
+		if (j->kind == JOB_RESTORE)   /* a request the service could not answer after all */
+			ohb_session_cancel(j->s, f->bundle_name);
 	} else if (j->kind == JOB_RESTORE) {
 		if (store_copy_file_to(j->store, j->set_id, j->b[i].name, f->uri, f->fd, &bytes, &e) != 0) {
 			fail_bundle(j, i, e.code, e.message);

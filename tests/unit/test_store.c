@@ -321,6 +321,47 @@ START_TEST(bad_uris_and_bundle_names_are_refused)
 }
 END_TEST
 
+/* With a readable manage.json, the files it names follow it in its order (the
+ * restoring service applies them in that order); the rest come after. */
+START_TEST(list_files_follows_manage_json_order)
+{
+	char *d = make_tmpdir();
+	ohb_error_t err;
+	store_t *st = NULL;
+	ck_assert_int_eq(store_open(d, &st, &err), 0);
+	store_writer_t *w = NULL;
+	ck_assert_int_eq(store_writer_begin(st, "full", NULL, &w, &err), 0);
+	char *id = strdup(store_writer_id(w));
+#define ENTRY(name, path, big) "{\"fileName\":\"" name "\",\"information\":{\"path\":\"" path "\",\"stat\":" \
+	                           "{\"st_size\":1,\"st_mode\":33188,\"st_mtim\":{\"tv_sec\":1,\"tv_nsec\":0}}}," \
+	                           "\"isUserTar\":false,\"isBigFile\":" big "}"
+	put(w, "b", "manage.json",
+	    pipe_with("[" ENTRY("1700000000000_part.0.tar", "", "false") "," ENTRY("f00d.db", "/data/x.db", "true") ","
+	              ENTRY("1700000000000_part.1.tar", "", "false") "," ENTRY("0abc.db", "/data/y.db", "true") "]"));
+#undef ENTRY
+	put(w, "b", "0abc.db", pipe_with("y"));
+	put(w, "b", "f00d.db", pipe_with("x"));
+	put(w, "b", "1700000000000_part.1.tar", pipe_with("1"));
+	put(w, "b", "1700000000000_part.0.tar", pipe_with("0"));
+	put(w, "b", "1700000000000_part.0.rp", pipe_with("r"));
+	put(w, "b", "all.rp", pipe_with("r"));
+	ck_assert_int_eq(store_writer_set_result(w, "b", 0, "", 7, 6, &err), 0);
+	ck_assert_int_eq(store_writer_finish(w, "s", "d", &err), 0);
+	char **uris = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(store_list_files(st, id, "b", &uris, &n, &err), 0);
+	static const char *const want[] = { "manage.json", "1700000000000_part.0.tar", "f00d.db",
+		"1700000000000_part.1.tar", "0abc.db", "1700000000000_part.0.rp", "all.rp" };
+	ck_assert_uint_eq(n, 7);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_str_eq(uris[i], want[i]);
+	store_strings_free(uris, n);
+	free(id);
+	store_close(st);
+	remove_tmpdir(d);
+}
+END_TEST
+
 START_TEST(list_files_puts_manage_json_first_numbers_by_value_and_skips_temp_files)
 {
 	char *d = make_tmpdir();
@@ -671,6 +712,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, sets_begun_in_the_same_millisecond_get_distinct_ids);
 	tcase_add_test(tc, bad_uris_and_bundle_names_are_refused);
 	tcase_add_test(tc, list_files_puts_manage_json_first_numbers_by_value_and_skips_temp_files);
+	tcase_add_test(tc, list_files_follows_manage_json_order);
 	tcase_add_test(tc, junk_in_the_store_does_not_break_listing);
 	tcase_add_test(tc, listing_works_on_a_read_only_store);
 	tcase_add_test(tc, full_disk_gives_13900025_and_no_final_file);
