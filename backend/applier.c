@@ -916,7 +916,8 @@ journal_parse(const char *text, size_t len, const char *what, plan_t *p, ohb_err
 	}
 	for (size_t i = 0; i < p->n; i++)
 		p->v[i].seq = i;
-	qsort(p->v, p->n, sizeof *p->v, stage_entry_cmp);
+	if (p->n > 1)
+		qsort(p->v, p->n, sizeof *p->v, stage_entry_cmp);
 	goto out;
 damaged:
 	rc = ohb_fail(err, OHB_E_UNTAR, "the restore journal %s holds an unsafe path; remove it to discard the "
@@ -970,7 +971,8 @@ covers_an_entry(const stage_entry_t *v, size_t n, const char *path)
 static int
 build_plan(stage_t *st, plan_t *p, ohb_error_t *err)
 {
-	qsort(st->entries, st->n_entries, sizeof *st->entries, stage_entry_cmp);
+	if (st->n_entries > 1)   /* an empty stage (an empty tar) has no array at all */
+		qsort(st->entries, st->n_entries, sizeof *st->entries, stage_entry_cmp);
 	size_t k = 0;
 	for (size_t i = 0; i < st->n_entries; i++) {
 		stage_entry_t *e = &st->entries[i];
@@ -1055,7 +1057,8 @@ keep_parent_times(stage_t *st, plan_t *p, ohb_error_t *err)
 		else
 			n_par++;
 	}
-	qsort(parents, n_par, sizeof *parents, cmp_str);
+	if (n_par > 1)
+		qsort(parents, n_par, sizeof *parents, cmp_str);
 	for (size_t i = 0; i < n_par && rc == 0; i++) {
 		if (i > 0 && strcmp(parents[i], parents[i - 1]) == 0)
 			continue;
@@ -1097,7 +1100,8 @@ keep_parent_times(stage_t *st, plan_t *p, ohb_error_t *err)
 	for (size_t i = 0; i < n_par; i++)
 		free(parents[i]);
 	free(parents);
-	qsort(st->entries, st->n_entries, sizeof *st->entries, stage_entry_cmp);
+	if (st->n_entries > 1)
+		qsort(st->entries, st->n_entries, sizeof *st->entries, stage_entry_cmp);
 	p->v = st->entries;
 	p->n = st->n_entries;
 	return rc;

@@ -1015,6 +1015,48 @@ check_tar_end(int fd, off_t start, const char *tar_name, ohb_error_t *err)
 	return 0;
 }
 
+/* libarchive ends a tar at its first all-zero block, quietly. A tar in which
+ * a fault zeroed a header (or the whole file: a crash can leave a file of the
+ * right size full of zeros) would so lose every entry after that block, and
+ * the restore would succeed without them. What follows the end-of-archive
+ * marker (end: bytes of the tar consumed) must therefore be zeros, and no
+ * more of them than a tar's padding: our tars have none, GNU tar and
+ * libarchive pad to 10 KiB, a tar written with `-b 2048` to 1 MiB; and a tar
+ * with no entry at all is no longer than an empty one (10 KiB). A zeroed tar
+ * of at most 10 KiB, or zeros in the last 1 MiB, still pass: manage.json
+ * records sizes, not hashes. */
+#define TAR_PADDING_MAX (1u << 20)
+#define TAR_EMPTY_MAX 10240u   /* an empty tar: GNU tar's and bsdtar's size of one */
+
+static int
+check_after_end(int fd, off_t start, int64_t end, size_t entries, const char *tar_name, ohb_error_t *err)
+{
+	struct stat sb;
+	if (end < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return 0;
+	off_t at = start + (off_t)end;
+	if (sb.st_size - at > (off_t)TAR_PADDING_MAX)
+		return ohb_fail(err, OHB_E_UNTAR,
+		    "%s is damaged: %lld bytes follow its end-of-archive marker at byte %lld (a zeroed block?)", tar_name,
+		    (long long)(sb.st_size - at), (long long)end);
+	unsigned char buf[64 * 1024];
+	while (at < sb.st_size) {
+		ssize_t n = pread(fd, buf, sizeof buf, at);
+		if (n <= 0)
+			return ohb_fail_errno(err, n < 0 ? errno : EIO, "cannot read the end of %s", tar_name);
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != 0)
+				return ohb_fail(err, OHB_E_UNTAR,
+				    "%s is damaged: it holds data after its end-of-archive marker at byte %lld (a zeroed block?)",
+				    tar_name, (long long)end);
+		at += n;
+	}
+	if (entries == 0 && sb.st_size - start > (off_t)TAR_EMPTY_MAX)
+		return ohb_fail(err, OHB_E_UNTAR, "%s is damaged: it holds no entry in %lld bytes (zeros?)", tar_name,
+		    (long long)(sb.st_size - start));
+	return 0;
+}
+
 /* Checks and stages one tar entry. */
 static int
 stage_tar_entry(stage_t *st, struct archive *a, struct archive_entry *e, const char *tar_name, ohb_error_t *err)
@@ -1078,6 +1120,7 @@ stage_add_tar(stage_t *st, int tar_fd, const char *tar_name, ohb_error_t *err)
 		    archive_error_string(a) ? archive_error_string(a) : "unknown error");
 		goto out;
 	}
+	size_t entries = 0;
 	for (;;) {
 		if (poll_cancel(st))
 			goto out;
@@ -1087,6 +1130,7 @@ stage_add_tar(stage_t *st, int tar_fd, const char *tar_name, ohb_error_t *err)
 		int r = archive_read_next_header(a, &e);
 		if (r == ARCHIVE_EOF)
 			break;
+		entries++;
 		if (r < ARCHIVE_WARN) {
 			rc = ohb_fail(err, OHB_E_UNTAR, "%s is not a readable tar: %s", tar_name,
 			    archive_error_string(a) ? archive_error_string(a) : "unknown error");
@@ -1097,7 +1141,8 @@ stage_add_tar(stage_t *st, int tar_fd, const char *tar_name, ohb_error_t *err)
 			goto out;
 		report(st, st->input_done + (uint64_t)archive_read_header_position(a), false);
 	}
-	rc = check_tar_end(tar_fd, start, tar_name, err);
+	if ((rc = check_tar_end(tar_fd, start, tar_name, err)) == 0)
+		rc = check_after_end(tar_fd, start, archive_filter_bytes(a, 0), entries, tar_name, err);
 out:
 	if (rc != 0 || st->cancelled)
 		uw_discard(st);

@@ -173,6 +173,10 @@ t_truncated() {
 t_truncated_size_kept() {
 	truncate -s $(($(stat -c %s "$VDIR/part.0.tar") - 1024)) "$VDIR/part.0.tar"
 }
+t_zeroed_header() {
+	# a fault zeroed the first header: libarchive would end the tar there, quietly
+	dd if=/dev/zero of="$VDIR/part.0.tar" bs=512 count=1 conv=notrunc 2>/dev/null
+}
 t_garbage_tar() {
 	head -c 10240 /dev/urandom >"$VDIR/part.0.tar"
 	manage_set_size "$VDIR/manage.json" part.0.tar 10240
@@ -227,6 +231,7 @@ variant bigfile-dotdot 13500008 t_big_dotdot 'invalid path|unsafe'
 variant truncated-tar 13500008 t_truncated '[Tt]runcated'
 variant truncated-tar-size-mismatch 13500008 t_truncated_size_kept 'manage.json records'
 variant garbage-tar 13500008 t_garbage_tar 'part.0.tar'
+variant zeroed-tar-header 13500008 t_zeroed_header 'after its end-of-archive marker'
 variant missing-bigfile 13500008 t_missing_big 'not received'
 variant manage-names-missing-file 13500008 t_manage_names_missing 'part.7.tar was not received'
 variant manage-json-broken 13500008 t_manage_broken 'manage.json'

@@ -678,6 +678,32 @@ START_TEST(truncated_and_garbage_tars_are_refused)
 }
 END_TEST
 
+/* libarchive stops at the first zero block: a zeroed header, or a file of the
+ * right size full of zeros, must not restore as a shorter tar. The padding
+ * GNU tar and bsdtar add after the marker (to 10 KiB) is fine. */
+START_TEST(zeroed_blocks_are_refused)
+{
+	fixture_t f;
+	fx_init(&f, false);
+	seed_sandbox(&f);
+	/* two.tar: a's header at 0, its 60 000 bytes in blocks 1-118, c's header at block 119 */
+	ck_assert_int_eq(sh("cd '%s' && mkdir -p " FILES " && head -c 60000 /dev/urandom > " FILES "/a && "
+	    "head -c 3000 /dev/urandom > " FILES "/c && bsdtar --format ustar -cf ../two.tar " FILES "/a " FILES "/c && "
+	    "cp ../two.tar ../first.tar && dd if=/dev/zero of=../first.tar bs=512 count=1 conv=notrunc 2>/dev/null && "
+	    "cp ../two.tar ../mid.tar && dd if=/dev/zero of=../mid.tar bs=512 seek=119 count=1 conv=notrunc 2>/dev/null && "
+	    "head -c 2097152 /dev/zero > ../zeros.tar && head -c 65536 /dev/zero > ../zeros64k.tar && "
+	    "bsdtar -cf ../empty-ok.tar -T /dev/null", f.src), 0);
+	assert_refused(&f, "first.tar", "after its end-of-archive marker");
+	assert_refused(&f, "mid.tar", "after its end-of-archive marker");
+	assert_refused(&f, "zeros.tar", "follow its end-of-archive marker");
+	assert_refused(&f, "zeros64k.tar", "no entry");
+	ohb_error_t err = { 0 };
+	ck_assert_msg(restore_tar(&f, "two.tar", NULL, &err) == 0, "%s", err.message);     /* padded to 10 KiB */
+	ck_assert_msg(restore_tar(&f, "empty-ok.tar", NULL, &err) == 0, "%s", err.message);   /* an empty tar */
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(too_long_components_are_refused)
 {
 	fixture_t f;
@@ -1080,6 +1106,7 @@ Suite *stage_suite(void)
 	tcase_add_test(tc, gnu_tar_long_and_absolute_names);
 	tcase_add_test(tc, wrong_kind_in_sandbox_is_refused);
 	tcase_add_test(tc, truncated_and_garbage_tars_are_refused);
+	tcase_add_test(tc, zeroed_blocks_are_refused);
 	tcase_add_test(tc, too_long_components_are_refused);
 	tcase_add_test(tc, big_file_size_is_checked);
 	tcase_add_test(tc, received_big_file_is_moved_only_when_no_one_holds_it);
