@@ -33,25 +33,6 @@
 
 #define MANAGE_MAX (256u << 20)
 
-typedef struct restore_ctx {
-	ohb_session_t *s;
-	job_t *j;
-} restore_ctx_t;
-
-static bool
-ctx_cancelled(void *arg)
-{
-	restore_ctx_t *c = arg;
-	return session_job_cancelled(c->s, c->j);
-}
-
-static void
-ctx_bytes(void *arg, uint64_t bytes_done, uint64_t files_done)
-{
-	restore_ctx_t *c = arg;
-	session_progress(c->s, c->j, bytes_done, files_done);
-}
-
 static int
 open_incoming(const job_t *j, const char *uri, int *fd, ohb_error_t *err)
 {
@@ -109,16 +90,30 @@ verify_received(const job_t *j, const manage_list_t *m, size_t from, ohb_error_t
 typedef struct restore_run {
 	ohb_session_t *s;
 	job_t *j;
-	restore_ctx_t ctx;
-	stage_progress_t progress;
 	char *manage_text;
 	manage_list_t m;
 	bool have_manage;
+	uint64_t total;            /* bytes manage.json names */
 	size_t next;               /* manage entries applied so far */
 	stage_t *st;
 	int inotify_fd, wake_fd;   /* early: both >= 0 */
 	bool busy;                 /* the file looked at last was still open for writing */
 } restore_run_t;
+
+/* The stage's progress hooks (stage_progress_t), on the run. */
+static bool
+run_cancelled(void *arg)
+{
+	restore_run_t *r = arg;
+	return session_job_cancelled(r->s, r->j);
+}
+
+static void
+run_bytes(void *arg, uint64_t bytes_done, uint64_t files_done)
+{
+	restore_run_t *r = arg;
+	session_progress(r->s, r->j, bytes_done, files_done);
+}
 
 typedef enum { RS_WAITING, RS_PUBLISHED, RS_STOP } restore_state_t;
 
@@ -239,34 +234,44 @@ early_take(restore_run_t *r, const char *uri, int64_t want, int *fd)
 	return false;
 }
 
+/* Reads manage.json from fd (-1: it was not received) and opens the stage.
+ * Nothing of r changes unless it succeeds. */
 static int
 load_manage(restore_run_t *r, int fd, ohb_error_t *err)
 {
+	char *text = NULL;
 	size_t len = 0;
-	int rc = fd >= 0 ? fsu_read_fd(fd, MANAGE_MAX, &r->manage_text, &len, err) : -1;
-	if (fd < 0) {
-		char *path = fsu_join(r->j->incoming_dir, "manage.json");
-		rc = path ? fsu_read_file(path, MANAGE_MAX, &r->manage_text, &len, err) : -1;
-		free(path);
+	manage_list_t m;
+	memset(&m, 0, sizeof m);
+	stage_t *st = NULL;
+	int rc;
+	if (fd < 0 || fsu_read_fd(fd, MANAGE_MAX, &text, &len, err) != 0)
+		rc = ohb_fail(err, OHB_E_UNTAR, "the backup of %s has no readable manage.json", r->j->name);
+	else if ((rc = manage_parse(text, len, &m, err)) == 0) {
+		stage_progress_t progress = { r, run_bytes, run_cancelled };   /* stage_open copies it */
+		rc = stage_open(r->j->bundle, &progress, &st, err);
 	}
-	if (rc != 0)
-		return ohb_fail(err, OHB_E_UNTAR, "the backup of %s has no readable manage.json", r->j->name);
-	if ((rc = manage_parse(r->manage_text, len, &r->m, err)) != 0)
+	if (rc != 0) {
+		manage_list_free(&m);
+		free(text);
 		return rc;
+	}
+	r->manage_text = text;
+	r->m = m;
+	r->st = st;
 	r->have_manage = true;
-	const char **names = calloc(r->m.n ? r->m.n : 1, sizeof *names);
-	for (size_t i = 0; names && i < r->m.n; i++)
-		names[i] = r->m.v[i].file_name;
+	const char **names = calloc(m.n ? m.n : 1, sizeof *names);
+	for (size_t i = 0; names && i < m.n; i++)
+		names[i] = m.v[i].file_name;
 	/* without it nothing is applied before publishFile, which is slower, not wrong */
 	if (names)
-		(void)session_restore_expect(r->s, r->j, names, r->m.n);
+		(void)session_restore_expect(r->s, r->j, names, m.n);
 	free(names);
-	uint64_t total = 0;
-	for (size_t i = 0; i < r->m.n; i++)
-		total += r->m.v[i].size;
-	session_set_totals(r->s, r->j, total, 0);
+	for (size_t i = 0; i < m.n; i++)
+		r->total += m.v[i].size;
+	session_set_totals(r->s, r->j, r->total, 0);
 	session_push_process(r->s, r->j);
-	return stage_open(r->j->bundle, &r->progress, &r->st, err);
+	return 0;
 }
 
 /* Applies manage entry r->next (fd: the received file, read-only; closed). */
@@ -305,19 +310,13 @@ early_apply(restore_run_t *r, ohb_error_t *err)
 		if (rc != 0) {
 			/* A client may still send it again; if not, the check after
 			 * publishFile reports it. */
-			manage_list_free(&r->m);
-			free(r->manage_text);
-			r->manage_text = NULL;
-			r->have_manage = false;
-			stage_free(r->st);
-			r->st = NULL;
 			session_restore_unclaim_manage(r->s, r->j);
 			return 0;
 		}
 	}
 	while (r->next < r->m.n && r->inotify_fd >= 0) {
-		const manage_entry_t *e = &r->m.v[r->next];
-		if (e->size > (uint64_t)INT64_MAX || !early_take(r, e->file_name, (int64_t)e->size, &fd))
+		const manage_entry_t *e = &r->m.v[r->next];   /* sizes are at most 2^53 (manage.c) */
+		if (!early_take(r, e->file_name, (int64_t)e->size, &fd))
 			break;
 		session_restore_applying(r->s, r->j, true);
 		rc = apply_next(r, fd, err);
@@ -434,14 +433,20 @@ int
 job_restore_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err)
 {
 	restore_run_t r = { .s = s, .j = j, .inotify_fd = -1, .wake_fd = -1 };
-	r.ctx = (restore_ctx_t){ s, j };
-	r.progress = (stage_progress_t){ &r.ctx, ctx_bytes, ctx_cancelled };
 	bool published;
 	int rc = receive(&r, &published, err);
 	if (rc != 0 || !published)
 		goto out;   /* failed, or cancelled or released before the client published */
-	if (!r.have_manage && (rc = load_manage(&r, -1, err)) != 0)
-		goto out;
+	if (!r.have_manage) {
+		int fd = -1;
+		ohb_error_t ignored;   /* load_manage says "no readable manage.json" */
+		(void)open_incoming(j, "manage.json", &fd, &ignored);
+		rc = load_manage(&r, fd, err);
+		if (fd >= 0)
+			close(fd);
+		if (rc != 0)
+			goto out;
+	}
 	if ((rc = verify_received(j, &r.m, r.next, err)) != 0)
 		goto out;
 	while (r.next < r.m.n && rc == 0) {
@@ -456,10 +461,7 @@ job_restore_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err
 		goto out;
 	if ((rc = stage_commit(r.st, err)) != 0)
 		goto out;
-	uint64_t total = 0;
-	for (size_t i = 0; i < r.m.n; i++)
-		total += r.m.v[i].size;
-	session_progress(s, j, total, stage_files(r.st));
+	session_progress(s, j, r.total, stage_files(r.st));
 
 	/* The application's own restore step, after its files are in place. */
 	ext_hooks_t hooks;

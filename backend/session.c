@@ -1425,14 +1425,6 @@ session_restore_expect(ohb_session_t *s, job_t *j, const char *const *names, siz
 	}
 	qsort(v, n, sizeof *v, cmp_names);
 	pthread_mutex_lock(&s->lock);
-	if (j->expect) {   /* told once already */
-		pthread_mutex_unlock(&s->lock);
-		for (size_t i = 0; i < n; i++)
-			free(v[i]);
-		free(v);
-		free(state);
-		return true;
-	}
 	/* Files handed out before the job knew them are not counted as outstanding:
 	 * that only makes a wait less likely. */
 	j->expect = v;

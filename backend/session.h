@@ -211,8 +211,9 @@ int session_send_file(ohb_session_t *s, job_t *j, const char *uri, int fd, int m
 bool session_restore_claim(ohb_session_t *s, job_t *j, const char *uri, bool (*complete)(void *arg), void *arg);
 /* Gives manage.json back (it did not parse): a client may send it again. */
 void session_restore_unclaim_manage(ohb_session_t *s, job_t *j);
-/* The files manage.json names (copied). Only these can be claimed, and only
- * their onFileReady may wait (below). Returns false when memory is short. */
+/* The files manage.json names (copied), told once by the job when it has read
+ * manage.json. Only these can be claimed, and only their onFileReady may wait
+ * (below). Returns false when memory is short. */
 bool session_restore_expect(ohb_session_t *s, job_t *j, const char *const *names, size_t n);
 
 /* The job is applying a file (on) or has finished it (off). While it is, and
