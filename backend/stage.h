@@ -30,7 +30,7 @@
  * `skipped`). GNU long names and pax path= are read. A truncated or corrupt
  * tar -> 13500008, as is one with data after its end-of-archive marker, more
  * than 1 MiB of zeros there, or no entry in more than 10 KiB (a zeroed block
- * would otherwise end it early, quietly: unpacker.c check_after_end). Files are created with openat(O_NOFOLLOW|O_EXCL) below the
+ * would otherwise end it early, quietly: unpacker.c check_tar_end). Files are created with openat(O_NOFOLLOW|O_EXCL) below the
  * stage dir's fd; the process umask is never touched.
  *
  * Directory entries: their mode and mtime are applied at commit, after the

@@ -994,62 +994,55 @@ stage_tar_file(stage_t *st, struct archive *a, struct archive_entry *e, const ch
 	return add_entry(st, path, STAGE_FILE, false, 0, 0, 0, err);
 }
 
-/* A tar must end with its end-of-archive marker (two zero blocks). libarchive
- * accepts a tar cut exactly at a header boundary as complete, so a tar in a
- * regular file is also checked for the zeros at its end. */
+/* What follows the last entry of a tar in a regular file (end: the bytes of it
+ * libarchive consumed, start: where it began in fd).
+ *
+ * It must end with its end-of-archive marker (two zero blocks): libarchive
+ * accepts a tar cut exactly at a header boundary as complete.
+ *
+ * And libarchive ends a tar at its first all-zero block, quietly. A tar in
+ * which a fault zeroed a header (or the whole file: a crash can leave a file
+ * of the right size full of zeros) would so lose every entry after that
+ * block, and the restore would succeed without them. What follows the marker
+ * must therefore be zeros, and no more of them than a tar's padding: our tars
+ * have none, GNU tar and libarchive pad to 10 KiB, a tar written with
+ * `-b 2048` to 1 MiB; and a tar with no entry at all is no longer than an
+ * empty one (10 KiB). A zeroed tar of at most 10 KiB, or zeros in the last
+ * 1 MiB, still pass: manage.json records sizes, not hashes. */
+#define TAR_PADDING_MAX (1u << 20)
+#define TAR_EMPTY_MAX 10240u   /* an empty tar: GNU tar's and bsdtar's size of one */
+#define TAR_MARKER 1024        /* two zero blocks */
+
 static int
-check_tar_end(int fd, off_t start, const char *tar_name, ohb_error_t *err)
+check_tar_end(int fd, off_t start, int64_t end, size_t entries, const char *tar_name, ohb_error_t *err)
 {
 	struct stat sb;
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
 		return 0;
-	unsigned char tail[1024];
-	if (sb.st_size - start < (off_t)sizeof tail)
+	if (sb.st_size - start < TAR_MARKER)
 		return ohb_fail(err, OHB_E_UNTAR, "%s is truncated: it is too short to be a tar", tar_name);
-	ssize_t n = pread(fd, tail, sizeof tail, sb.st_size - (off_t)sizeof tail);
-	if (n != (ssize_t)sizeof tail)
-		return ohb_fail_errno(err, n < 0 ? errno : EIO, "cannot read the end of %s", tar_name);
-	for (size_t i = 0; i < sizeof tail; i++)
-		if (tail[i] != 0)
-			return ohb_fail(err, OHB_E_UNTAR, "%s is truncated: it has no end-of-archive marker", tar_name);
-	return 0;
-}
-
-/* libarchive ends a tar at its first all-zero block, quietly. A tar in which
- * a fault zeroed a header (or the whole file: a crash can leave a file of the
- * right size full of zeros) would so lose every entry after that block, and
- * the restore would succeed without them. What follows the end-of-archive
- * marker (end: bytes of the tar consumed) must therefore be zeros, and no
- * more of them than a tar's padding: our tars have none, GNU tar and
- * libarchive pad to 10 KiB, a tar written with `-b 2048` to 1 MiB; and a tar
- * with no entry at all is no longer than an empty one (10 KiB). A zeroed tar
- * of at most 10 KiB, or zeros in the last 1 MiB, still pass: manage.json
- * records sizes, not hashes. */
-#define TAR_PADDING_MAX (1u << 20)
-#define TAR_EMPTY_MAX 10240u   /* an empty tar: GNU tar's and bsdtar's size of one */
-
-static int
-check_after_end(int fd, off_t start, int64_t end, size_t entries, const char *tar_name, ohb_error_t *err)
-{
-	struct stat sb;
-	if (end < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-		return 0;
-	off_t at = start + (off_t)end;
+	off_t at = start + (end > 0 ? (off_t)end : 0);
 	if (sb.st_size - at > (off_t)TAR_PADDING_MAX)
 		return ohb_fail(err, OHB_E_UNTAR,
 		    "%s is damaged: %lld bytes follow its end-of-archive marker at byte %lld (a zeroed block?)", tar_name,
-		    (long long)(sb.st_size - at), (long long)end);
+		    (long long)(sb.st_size - at), (long long)(at - start));
+	/* the marker itself (the last TAR_MARKER bytes), then what follows it */
+	off_t from = at < sb.st_size - TAR_MARKER ? at : sb.st_size - TAR_MARKER;
 	unsigned char buf[64 * 1024];
-	while (at < sb.st_size) {
-		ssize_t n = pread(fd, buf, sizeof buf, at);
+	for (off_t off = from; off < sb.st_size;) {
+		ssize_t n = pread(fd, buf, sizeof buf, off);
 		if (n <= 0)
 			return ohb_fail_errno(err, n < 0 ? errno : EIO, "cannot read the end of %s", tar_name);
-		for (ssize_t i = 0; i < n; i++)
-			if (buf[i] != 0)
-				return ohb_fail(err, OHB_E_UNTAR,
-				    "%s is damaged: it holds data after its end-of-archive marker at byte %lld (a zeroed block?)",
-				    tar_name, (long long)end);
-		at += n;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == 0)
+				continue;
+			if (off + i >= sb.st_size - TAR_MARKER)
+				return ohb_fail(err, OHB_E_UNTAR, "%s is truncated: it has no end-of-archive marker", tar_name);
+			return ohb_fail(err, OHB_E_UNTAR,
+			    "%s is damaged: it holds data after its end-of-archive marker at byte %lld (a zeroed block?)",
+			    tar_name, (long long)(at - start));
+		}
+		off += n;
 	}
 	if (entries == 0 && sb.st_size - start > (off_t)TAR_EMPTY_MAX)
 		return ohb_fail(err, OHB_E_UNTAR, "%s is damaged: it holds no entry in %lld bytes (zeros?)", tar_name,
@@ -1141,8 +1134,7 @@ stage_add_tar(stage_t *st, int tar_fd, const char *tar_name, ohb_error_t *err)
 			goto out;
 		report(st, st->input_done + (uint64_t)archive_read_header_position(a), false);
 	}
-	if ((rc = check_tar_end(tar_fd, start, tar_name, err)) == 0)
-		rc = check_after_end(tar_fd, start, archive_filter_bytes(a, 0), entries, tar_name, err);
+	rc = check_tar_end(tar_fd, start, archive_filter_bytes(a, 0), entries, tar_name, err);
 out:
 	if (rc != 0 || st->cancelled)
 		uw_discard(st);
