@@ -73,6 +73,20 @@ read_store_file(store_t *st, const char *set, const char *bundle, const char *ur
 	return text;
 }
 
+/* store_list_files of the bundle gives exactly want, in that order. */
+static void
+assert_listed(store_t *st, const char *id, const char *bundle, const char *const *want, size_t n_want)
+{
+	char **uris = NULL;
+	size_t n = 0;
+	ohb_error_t err;
+	ck_assert_int_eq(store_list_files(st, id, bundle, &uris, &n, &err), 0);
+	ck_assert_uint_eq(n, n_want);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_str_eq(uris[i], want[i]);
+	store_strings_free(uris, n);
+}
+
 static void
 touch(const char *dir, const char *name, const char *text)
 {
@@ -347,15 +361,9 @@ START_TEST(list_files_follows_manage_json_order)
 	put(w, "b", "all.rp", pipe_with("r"));
 	ck_assert_int_eq(store_writer_set_result(w, "b", 0, "", 7, 6, &err), 0);
 	ck_assert_int_eq(store_writer_finish(w, "s", "d", &err), 0);
-	char **uris = NULL;
-	size_t n = 0;
-	ck_assert_int_eq(store_list_files(st, id, "b", &uris, &n, &err), 0);
 	static const char *const want[] = { "manage.json", "1700000000000_part.0.tar", "f00d.db",
 		"1700000000000_part.1.tar", "0abc.db", "1700000000000_part.0.rp", "all.rp" };
-	ck_assert_uint_eq(n, 7);
-	for (size_t i = 0; i < n; i++)
-		ck_assert_str_eq(uris[i], want[i]);
-	store_strings_free(uris, n);
+	assert_listed(st, id, "b", want, 7);
 	free(id);
 	store_close(st);
 	remove_tmpdir(d);
@@ -386,15 +394,11 @@ START_TEST(list_files_puts_manage_json_first_numbers_by_value_and_skips_temp_fil
 	ck_assert_int_eq(store_writer_set_result(w, "b", 0, "", 7, 6, &err), 0);
 	ck_assert_int_eq(store_writer_finish(w, "s", "d", &err), 0);
 
-	char **uris = NULL;
-	size_t n = 0;
-	ck_assert_int_eq(store_list_files(st, id, "b", &uris, &n, &err), 0);
 	static const char *const want[] = { "manage.json", "Zeta.db", "all.rp", "part.0.rp", "part.0.tar",
 		"part.1.tar", "part.2.tar", "part.10.tar" };
-	ck_assert_uint_eq(n, 8);
-	for (size_t i = 0; i < n; i++)
-		ck_assert_str_eq(uris[i], want[i]);
-	store_strings_free(uris, n);
+	assert_listed(st, id, "b", want, 8);
+	char **uris = NULL;
+	size_t n = 0;
 
 	/* A bundle without files and a set that does not exist answer 13900020. */
 	ck_assert_int_eq(store_list_files(st, id, "nobody", &uris, &n, &err), OHB_E_INVAL);
