@@ -90,7 +90,6 @@ verify_received(const job_t *j, const manage_list_t *m, size_t from, ohb_error_t
 typedef struct restore_run {
 	ohb_session_t *s;
 	job_t *j;
-	char *manage_text;
 	manage_list_t m;
 	bool have_manage;
 	uint64_t total;            /* bytes manage.json names */
@@ -247,16 +246,15 @@ load_manage(restore_run_t *r, int fd, ohb_error_t *err)
 	int rc;
 	if (fd < 0 || fsu_read_fd(fd, MANAGE_MAX, &text, &len, err) != 0)
 		rc = ohb_fail(err, OHB_E_UNTAR, "the backup of %s has no readable manage.json", r->j->name);
-	else if ((rc = manage_parse(text, len, &m, err)) == 0) {
+	else if ((rc = manage_parse(text, len, &m, err)) == 0) {   /* m holds copies */
 		stage_progress_t progress = { r, run_bytes, run_cancelled };   /* stage_open copies it */
 		rc = stage_open(r->j->bundle, &progress, &st, err);
 	}
+	free(text);
 	if (rc != 0) {
 		manage_list_free(&m);
-		free(text);
 		return rc;
 	}
-	r->manage_text = text;
 	r->m = m;
 	r->st = st;
 	r->have_manage = true;
@@ -477,7 +475,6 @@ out:
 	early_stop(&r);
 	stage_free(r.st);
 	manage_list_free(&r.m);
-	free(r.manage_text);
 	fsu_rm_rf(j->incoming_dir, NULL);
 	/* restore/ itself goes too unless a journaled commit still needs it (rmdir of a non-empty dir fails). */
 	char *restore_dir = fsu_join(j->bundle->temp_dir, "restore");
