@@ -101,6 +101,10 @@ run_on_bundle_begin(run_tracker_t *t, int err, const char *message, const char *
 {
 	pthread_mutex_lock(&t->lock);
 	run_bundle_t *b = run_tracker_find(t, bundle);
+	/* A bundle that failed on our side before it began (its getFileHandle
+	 * was refused while it waited for a free slot, when cancel answers
+	 * 13500011) would wait for files that will not come: cancel it now. */
+	bool failed_before = b && !err && b->code;
 	if (b) {
 		b->begun = true;
 		if (err && !b->code) {
@@ -112,6 +116,8 @@ run_on_bundle_begin(run_tracker_t *t, int err, const char *message, const char *
 	if (err)
 		say(t, "error", bundle, err, message);
 	pthread_mutex_unlock(&t->lock);
+	if (failed_before && t->session)
+		ohb_session_cancel(t->session, bundle);
 }
 
 void
@@ -323,8 +329,9 @@ draw_progress(run_tracker_t *t)
 }
 
 bool
-run_wait(run_tracker_t *t, ohb_session_t *s)
+run_wait(run_tracker_t *t)
 {
+	ohb_session_t *s = t->session;
 	sigset_t set, old;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);

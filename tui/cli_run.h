@@ -38,6 +38,7 @@ typedef struct run_tracker {
 	size_t n_bundles;
 	bool all_ended;
 	int64_t started_ms;
+	ohb_session_t *session;    /* the session followed; set by the command when it creates it */
 	/* set by the command's own callbacks */
 	void *user;
 } run_tracker_t;
@@ -47,6 +48,8 @@ void run_tracker_free(run_tracker_t *t);
 run_bundle_t *run_tracker_find(run_tracker_t *t, const char *name);
 
 /* Callback bodies shared by backup and restore (they lock t->lock). */
+/* A bundle already failed by the client (run_fail_bundle) when it begins is
+ * cancelled through t->session. */
 void run_on_bundle_begin(run_tracker_t *t, int err, const char *message, const char *bundle);
 void run_on_bundle_end(run_tracker_t *t, int err, const char *message, const char *bundle);
 void run_on_all_end(run_tracker_t *t, int err, const char *message);
@@ -63,9 +66,9 @@ void run_json_file(run_tracker_t *t, const char *bundle, const char *uri, uint64
 ohb_callbacks_t run_callbacks(void *user,
     void (*on_file_ready)(void *user, int err, const char *message, const ohb_file_t *f));
 
-/* Waits for the session to end, drawing the progress line; on SIGINT/SIGTERM/
+/* Waits for t->session to end, drawing the progress line; on SIGINT/SIGTERM/
  * SIGHUP it releases the session early. Returns true when interrupted. */
-bool run_wait(run_tracker_t *t, ohb_session_t *s);
+bool run_wait(run_tracker_t *t);
 
 /* Prints the per-bundle outcome table (or the JSON summary with extra
  * fields) and returns CLI_OK when every bundle succeeded. */

@@ -20,7 +20,6 @@
 typedef struct backup_run {
 	run_tracker_t t;
 	store_writer_t *w;
-	ohb_session_t *s;
 } backup_run_t;
 
 static void
@@ -36,7 +35,7 @@ on_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 		if (rc != 0) {
 			run_fail_bundle(&r->t, f->bundle_name, rc, e.message);
 			/* The store cannot take this bundle any more: stop it instead of packing on. */
-			ohb_session_cancel(r->s, f->bundle_name);
+			ohb_session_cancel(r->t.session, f->bundle_name);
 		} else {
 			pthread_mutex_lock(&r->t.lock);
 			run_bundle_t *b = run_tracker_find(&r->t, f->bundle_name);
@@ -51,7 +50,7 @@ on_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 		if (rc == 0 && f->manifest_fd >= 0 &&
 		    (rc = store_writer_put_file(r->w, f->bundle_name, "all.rp", f->manifest_fd, NULL, &e)) != 0) {
 			run_fail_bundle(&r->t, f->bundle_name, rc, e.message);
-			ohb_session_cancel(r->s, f->bundle_name);
+			ohb_session_cancel(r->t.session, f->bundle_name);
 		}
 	}
 	if (f->fd >= 0)
@@ -188,8 +187,8 @@ backup_command(cli_ctx_t *ctx, int argc, char **argv, bool incremental)
 	}
 	set_id = strdup(store_writer_id(r.w));
 	ohb_callbacks_t cb = run_callbacks(&r, on_file_ready);
-	if ((incremental ? ohb_session_incremental_create(svc, &cb, &r.s, &err)
-	                 : ohb_session_backup_create(svc, &cb, &r.s, &err)) != 0) {
+	if ((incremental ? ohb_session_incremental_create(svc, &cb, &r.t.session, &err)
+	                 : ohb_session_backup_create(svc, &cb, &r.t.session, &err)) != 0) {
 		rc = cli_fail(ctx, &err);
 		goto out;
 	}
@@ -197,14 +196,14 @@ backup_command(cli_ctx_t *ctx, int argc, char **argv, bool incremental)
 		fprintf(stderr, "%s: %zu bundle%s into set %s\n", incremental ? "incremental" : "backup", n,
 		    n == 1 ? "" : "s", set_id);
 	if (ctx->send_rate > 0)
-		ohb_session_set_default_send_rate(r.s, ctx->send_rate);   /* before the append: no race */
-	if ((incremental ? ohb_session_append_incremental(r.s, inc, n, NULL, &err)
-	                 : ohb_session_append_backup(r.s, (const char *const *)names, NULL, n, &err)) != 0) {
+		ohb_session_set_default_send_rate(r.t.session, ctx->send_rate);   /* before the append: no race */
+	if ((incremental ? ohb_session_append_incremental(r.t.session, inc, n, NULL, &err)
+	                 : ohb_session_append_backup(r.t.session, (const char *const *)names, NULL, n, &err)) != 0) {
 		rc = cli_fail(ctx, &err);
 		goto out;
 	}
-	bool interrupted = run_wait(&r.t, r.s);
-	ohb_session_release(r.s, NULL);
+	bool interrupted = run_wait(&r.t);
+	ohb_session_release(r.t.session, NULL);
 
 	if (interrupted) {
 		store_writer_abandon(r.w);   /* stays interrupted: never a restore point */
@@ -235,8 +234,8 @@ backup_command(cli_ctx_t *ctx, int argc, char **argv, bool incremental)
 	}
 	rc = run_report(&r.t, set_id, interrupted);
 out:
-	if (r.s)
-		ohb_session_free(r.s);
+	if (r.t.session)
+		ohb_session_free(r.t.session);
 	if (r.w)
 		store_writer_abandon(r.w);
 	if (tracker)

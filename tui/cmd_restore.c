@@ -20,7 +20,6 @@ typedef struct restore_run {
 	run_tracker_t t;
 	store_t *store;
 	const char *set_id;
-	ohb_session_t *s;
 } restore_run_t;
 
 /* Asks for the next file of b, or publishes b when all are written. */
@@ -30,16 +29,16 @@ request_next(restore_run_t *r, run_bundle_t *b)
 	ohb_error_t e;
 	int rc;
 	if (b->next_uri < b->n_uris)
-		rc = ohb_session_get_file_handle(r->s, b->name, b->uris[b->next_uri], &e);
+		rc = ohb_session_get_file_handle(r->t.session, b->name, b->uris[b->next_uri], &e);
 	else
-		rc = ohb_session_publish_file(r->s, b->name, "", &e);
+		rc = ohb_session_publish_file(r->t.session, b->name, "", &e);
 	/* A bundle the service refused or ended (13900020) says why through its
 	 * onBundleBegin/onBundleEnd, which must not be hidden by this code; any
 	 * other refusal leaves the service waiting for files that will not
 	 * come, so the bundle is cancelled. */
 	if (rc != 0 && rc != OHB_E_INVAL && !b->code) {
 		run_fail_bundle(&r->t, b->name, rc, e.message);
-		ohb_session_cancel(r->s, b->name);
+		ohb_session_cancel(r->t.session, b->name);
 	}
 }
 
@@ -57,10 +56,10 @@ on_file_ready(void *user, int err, const char *message, const ohb_file_t *f)
 	} else if (err) {
 		/* a request the service could not answer after all: the bundle cannot complete */
 		run_fail_bundle(&r->t, f->bundle_name, err, message);
-		ohb_session_cancel(r->s, f->bundle_name);
+		ohb_session_cancel(r->t.session, f->bundle_name);
 	} else if (store_copy_file_to(r->store, r->set_id, b->name, f->uri, f->fd, &bytes, &e) != 0) {
 		run_fail_bundle(&r->t, f->bundle_name, e.code, e.message);
-		ohb_session_cancel(r->s, f->bundle_name);
+		ohb_session_cancel(r->t.session, f->bundle_name);
 	} else {
 		pthread_mutex_lock(&r->t.lock);
 		b->received_bytes += bytes;
@@ -123,7 +122,7 @@ restore_step(restore_run_t *r, ohb_service_t *svc, const char *set_id, bool send
 	int caps_fd = -1;
 	bool ok = false;
 	r->set_id = set_id;
-	r->s = NULL;
+	r->t.session = NULL;
 	if (!names || !step_infos)
 		goto out;
 	for (size_t i = 0; i < t->n_bundles; i++) {
@@ -156,25 +155,25 @@ restore_step(restore_run_t *r, ohb_service_t *svc, const char *set_id, bool send
 	if (store_open_capability(r->store, set_id, &caps_fd, err) != 0)
 		goto out;
 	ohb_callbacks_t cb = run_callbacks(r, on_file_ready);
-	if (ohb_session_restore_create(svc, &cb, &r->s, err) != 0)
+	if (ohb_session_restore_create(svc, &cb, &r->t.session, err) != 0)
 		goto out;
 	if (!ctx->json)
 		fprintf(stderr, "restore: %zu bundle%s from set %s\n", n, n == 1 ? "" : "s", set_id);
 	pthread_mutex_lock(&t->lock);
 	t->all_ended = false;
 	pthread_mutex_unlock(&t->lock);
-	if (ohb_session_append_restore(r->s, caps_fd, names, step_infos, n, err) != 0)
+	if (ohb_session_append_restore(r->t.session, caps_fd, names, step_infos, n, err) != 0)
 		goto out;
 	for (size_t i = 0; i < t->n_bundles; i++)
 		if (active[i])
 			request_next(r, &t->bundles[i]);   /* the rest are asked for one by one */
-	*interrupted = run_wait(t, r->s);
-	ohb_session_release(r->s, NULL);
+	*interrupted = run_wait(t);
+	ohb_session_release(r->t.session, NULL);
 	ok = true;
 out:
-	if (r->s)
-		ohb_session_free(r->s);
-	r->s = NULL;
+	if (r->t.session)
+		ohb_session_free(r->t.session);
+	r->t.session = NULL;
 	if (caps_fd >= 0)
 		close(caps_fd);
 	free(names);

@@ -159,14 +159,20 @@ cb_begin(void *user, int err, const char *message, const char *bundle)
 {
 	job_t *j = user;
 	int i = find(j, bundle);
-	if (i >= 0 && err) {
+	bool failed_before = false;
+	if (i >= 0) {
 		pthread_mutex_lock(&j->lock);
-		if (!j->b[i].code) {
+		/* failed on our side while it waited for a slot (cancel answered
+		 * 13500011 then): it would wait for files that will not come */
+		failed_before = !err && j->b[i].code;
+		if (err && !j->b[i].code) {
 			j->b[i].code = err;
 			snprintf(j->b[i].message, sizeof j->b[i].message, "%s", message);
 		}
 		pthread_mutex_unlock(&j->lock);
 	}
+	if (failed_before)
+		ohb_session_cancel(j->s, bundle);
 	post(j, CEV_BEGIN, i, err, message);
 }
 

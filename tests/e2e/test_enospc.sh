@@ -68,5 +68,35 @@ left=$(find "$STORE" -name '.*.tmp.*' | head -3)
 
 # The store stays usable: a small backup still fits in what is left.
 SET3=$(backup_set org.test.small) || fail "a small backup fails after the store filled up"
-log "full store: 13900025 reported, $SET1 intact and restored"
+# A bundle that cannot receive its files (its temp folder is full: a tmpfs
+# with no inode left once restore/incoming/ exists) fails with 13900025 and
+# keeps its data, while the other bundle restores. With --parallel 1 it waits
+# for a slot when its first getFileHandle is refused, so cancel answers
+# 13500011 then; the client must cancel it when it begins, or it would wait
+# for files for ever (the timeout catches that).
+WAITS=$WS/apps/waits
+mkdir -p "$WAITS"
+printf 'keep me\n' >"$WAITS/data.txt"
+run ohb bundle add org.test.waits "$WAITS"
+assert_rc 0 "bundle add waits"
+SET4=$(backup_set org.test.small org.test.waits) || exit 1
+WAITS_TEMP=$ROOT/bundles/org.test.waits/backup
+[ -d "$WAITS_TEMP" ] || fail "no temp folder $WAITS_TEMP"
+mount -t tmpfs -o size=1m,nr_inodes=3 tmpfs "$WAITS_TEMP" || fail "cannot mount a tmpfs on $WAITS_TEMP"
+on_cleanup "umount -l '$WAITS_TEMP' 2>/dev/null"
+printf 'changed\n' >"$SMALL/hello.txt"
+printf 'newer\n' >"$WAITS/data.txt"
+snapshot "$WAITS" "$WS/waits.before"
+run timeout 60 "$OHBACKUP_BIN" --root "$ROOT" --store "$STORE" --json --parallel 1 restore "$SET4" org.test.small org.test.waits
+[ "$RC" != 124 ] || fail "the restore hung: a bundle refused while it waited for a slot was never cancelled"
+assert_rc_nonzero "restore with a bundle whose temp folder is full"
+assert_grep "$OUT" '"name":"org.test.waits","state":"failed","code":13900025' "the waiting bundle's failure"
+assert_grep "$OUT" '"name":"org.test.small","state":"ok"' "the other bundle"
+snapshot "$SMALL" "$WS/small.after4"
+assert_same_snapshot "$WS/small.snap" "$WS/small.after4" "small bundle restored beside the failing one"
+snapshot "$WAITS" "$WS/waits.after"
+assert_same_snapshot "$WS/waits.before" "$WS/waits.after" "the failing bundle's data"
+umount "$WAITS_TEMP" || fail "umount $WAITS_TEMP"
+
+log "full store: 13900025 reported, $SET1 intact and restored; a full temp folder fails its bundle only"
 exit 0
