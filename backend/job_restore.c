@@ -284,7 +284,8 @@ apply_next(restore_run_t *r, int fd, ohb_error_t *err)
 	else if (e->is_big_file)
 		/* moved into the stage: not written twice */
 		rc = stage_take_file(r->st, fd, from, e->path, e->mode, e->mtime_sec, e->mtime_nsec, e->size, err);
-	else if ((rc = stage_add_tar(r->st, fd, e->file_name, err)) == 0 && !stage_cancelled(r->st))
+	else if ((rc = stage_add_tar(r->st, fd, e->file_name, e->has_tar_entries ? (int64_t)e->tar_entries : -1, err)) == 0 &&
+	         !stage_cancelled(r->st))
 		/* Unpacked: the tar is not needed any more, and a file deleted before
 		 * writeback never costs the disk anything. */
 		(void)unlink(from);

@@ -18,7 +18,9 @@
  * file needs an absolute path that passes the restore path rule (no "../"
  * component, no trailing "/..", at most 4096 bytes). A missing "stat" or
  * "isUserTar" reads as zeros / false; a present one of the wrong type is an
- * error. Every error is 13500008 and names the entry.
+ * error. "tarEntries" (ohbackup's own tars: how many entries were written)
+ * is optional; when present it must be an integer >= 0. Every error is
+ * 13500008 and names the entry.
  */
 #include "manage.h"
 
@@ -110,7 +112,8 @@ entry_to_json(const manage_entry_t *e)
 	          add_int(tim, "tv_sec", true, 0, e->mtime_sec) &&
 	          add_int(tim, "tv_nsec", true, 0, e->mtime_nsec) &&
 	          cJSON_AddBoolToObject(o, "isUserTar", e->is_user_tar) &&
-	          cJSON_AddBoolToObject(o, "isBigFile", e->is_big_file);
+	          cJSON_AddBoolToObject(o, "isBigFile", e->is_big_file) &&
+	          (!e->has_tar_entries || add_int(o, "tarEntries", false, e->tar_entries, 0));
 	if (!ok) {
 		cJSON_Delete(o);
 		return NULL;
@@ -213,6 +216,12 @@ entry_from_json(const cJSON *o, manage_entry_t *e)
 		if (!cJSON_IsString(path))
 			return "path is not a string";
 		e->path = path->valuestring;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(o, "tarEntries")) {
+		e->tar_entries = (uint64_t)get_int(o, "tarEntries", 0, 9007199254740992.0, &ok);
+		if (!ok)
+			return "tarEntries is not an integer >= 0";
+		e->has_tar_entries = true;
 	}
 	if (e->is_big_file && !sandbox_path_is_valid(e->path))
 		return e->path[0] ? "invalid path for a big file" : "missing path for a big file";

@@ -4,7 +4,10 @@
  *   {"fileName":"part.0.tar","information":{"path":"","stat":{"st_size":N,"st_mode":M,
  *     "st_mtim":{"tv_sec":S,"tv_nsec":NS}}},"isUserTar":false,"isBigFile":false}
  * For a tar, path is "" and stat describes the tar itself; for a big file,
- * path is the absolute sandbox path and stat the original file's.
+ * path is the absolute sandbox path and stat the original file's. ohbackup's
+ * own tars also carry "tarEntries":N, the number of entries written into
+ * them, so that a restore can tell a tar that ends early (a zeroed block
+ * reads as its end) from a whole one; OpenHarmony ignores the key.
  * Thread-safe (no shared state).
  */
 #ifndef OHB_MANAGE_H
@@ -25,6 +28,8 @@ typedef struct manage_entry {
 	int64_t mtime_nsec;
 	bool is_user_tar;
 	bool is_big_file;
+	bool has_tar_entries;  /* tar_entries was recorded (sets written before it was, and user tars, have none) */
+	uint64_t tar_entries;
 } manage_entry_t;
 
 typedef struct manage_list {
@@ -40,7 +45,8 @@ void manage_list_free(manage_list_t *list);
 int manage_to_json(const manage_list_t *list, char **json_out, ohb_error_t *err);
 
 /* Parses manage.json. Every entry must have a valid fileName (fsu_uri_is_valid)
- * and, for big files, a path; else 13500008 naming the entry. */
+ * and, for big files, a path; a tarEntries present must be an integer >= 0;
+ * else 13500008 naming the entry. */
 int manage_parse(const char *json, size_t len, manage_list_t *out, ohb_error_t *err);
 
 #endif

@@ -498,6 +498,7 @@ tar_finish(pack_writer_t *pk)
 	pk->tar_open = false;
 	char name[sizeof pk->tar.name];
 	memcpy(name, pk->tar.name, sizeof name);
+	uint64_t entries = pk->tar.entries;
 	struct stat st;
 	if (fstat(fd, &st) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
 		int rc = ohb_fail_errno(pk->err, errno, "cannot rewind %s of %s", name, pk->b->name);
@@ -514,6 +515,8 @@ tar_finish(pack_writer_t *pk)
 	    .mtime_nsec = (int64_t)st.st_mtim.tv_nsec,
 	    .is_user_tar = false,
 	    .is_big_file = false,
+	    .has_tar_entries = true,
+	    .tar_entries = entries,
 	};
 	int rc = manage_add(pk->manage, &me, pk->err);
 	if (rc != 0) {

@@ -88,8 +88,12 @@ typedef struct stage_progress {
 /* Creates an empty stage for b under b->temp_dir (an old one is removed). */
 int stage_open(const reg_bundle_t *b, const stage_progress_t *progress, stage_t **out, ohb_error_t *err);
 
-/* Unpacks one tar (read from tar_fd's current offset) into the stage. */
-int stage_add_tar(stage_t *st, int tar_fd, const char *tar_name, ohb_error_t *err);
+/* Unpacks one tar (read from tar_fd's current offset) into the stage.
+ * expect_entries >= 0 (manage.json's tarEntries): the tar must hold exactly
+ * that many entries, else 13500008 — libarchive takes a zeroed header for the
+ * end of the archive, and this is what tells such a tar from a whole one
+ * whatever its size; -1: not recorded (older sets), only the end checks. */
+int stage_add_tar(stage_t *st, int tar_fd, const char *tar_name, int64_t expect_entries, ohb_error_t *err);
 
 /* Adds one raw (big) file: copies from fd into the stage at sandbox_path with
  * mode and mtime; expected_size must match what is read, else 13500008. */

@@ -1094,7 +1094,7 @@ stage_tar_entry(stage_t *st, struct archive *a, struct archive_entry *e, const c
 }
 
 int
-stage_add_tar(stage_t *st, int tar_fd, const char *tar_name, ohb_error_t *err)
+stage_add_tar(stage_t *st, int tar_fd, const char *tar_name, int64_t expect_entries, ohb_error_t *err)
 {
 	if (!tar_name)
 		tar_name = "tar";
@@ -1135,6 +1135,9 @@ stage_add_tar(stage_t *st, int tar_fd, const char *tar_name, ohb_error_t *err)
 		report(st, st->input_done + (uint64_t)archive_read_header_position(a), false);
 	}
 	rc = check_tar_end(tar_fd, start, archive_filter_bytes(a, 0), entries, tar_name, err);
+	if (rc == 0 && expect_entries >= 0 && (uint64_t)entries != (uint64_t)expect_entries)
+		rc = ohb_fail(err, OHB_E_UNTAR, "%s is damaged: it holds %zu entries where manage.json records %lld", tar_name,
+		    entries, (long long)expect_entries);
 out:
 	if (rc != 0 || st->cancelled)
 		uw_discard(st);

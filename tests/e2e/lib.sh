@@ -270,6 +270,18 @@ assert hit, "no entry "+name
 json.dump(m,open(p,"w"))' "$@" || fail "cannot edit $1"
 }
 
+# manage_set_entries MANAGE.json NAME N — sets the entry count recorded for
+# tar NAME (tarEntries), as a set made around a crafted tar would have it.
+manage_set_entries() {
+	py 'import json,sys
+p,name,n=sys.argv[1],sys.argv[2],int(sys.argv[3])
+m=json.load(open(p)); hit=0
+for e in m:
+    if e["fileName"]==name: e["tarEntries"]=n; hit=1
+assert hit, "no entry "+name
+json.dump(m,open(p,"w"))' "$@" || fail "cannot edit $1"
+}
+
 # A sandbox path of a bundle registered with `bundle add` (mount point of DIR).
 FILES_MOUNT=/data/storage/el2/base/files
 

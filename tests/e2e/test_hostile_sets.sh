@@ -58,6 +58,7 @@ replace_tar() {
 	shift
 	mktar "$dir/part.0.tar" "$@"
 	manage_set_size "$dir/manage.json" part.0.tar "$(stat -c %s "$dir/part.0.tar")"
+	manage_set_entries "$dir/manage.json" part.0.tar $#   # the hostile tar is what the set says it is
 }
 
 links_of() { (cd "$1" && find . -type l -printf '%P -> %l\n' | sort); }
@@ -177,6 +178,14 @@ t_zeroed_header() {
 	# a fault zeroed the first header: libarchive would end the tar there, quietly
 	dd if=/dev/zero of="$VDIR/part.0.tar" bs=512 count=1 conv=notrunc 2>/dev/null
 }
+t_zeroed_tail() {
+	# a fault zeroed the last entry (sub/c.txt: its header and its one data
+	# block, just before the two-block end marker): the tar then reads as a
+	# whole, shorter one; only the entry count manage.json records tells
+	local size
+	size=$(stat -c %s "$VDIR/part.0.tar")
+	dd if=/dev/zero of="$VDIR/part.0.tar" bs=512 seek=$((size / 512 - 4)) count=2 conv=notrunc 2>/dev/null
+}
 t_garbage_tar() {
 	head -c 10240 /dev/urandom >"$VDIR/part.0.tar"
 	manage_set_size "$VDIR/manage.json" part.0.tar 10240
@@ -232,6 +241,7 @@ variant truncated-tar 13500008 t_truncated '[Tt]runcated'
 variant truncated-tar-size-mismatch 13500008 t_truncated_size_kept 'manage.json records'
 variant garbage-tar 13500008 t_garbage_tar 'part.0.tar'
 variant zeroed-tar-header 13500008 t_zeroed_header 'after its end-of-archive marker'
+variant zeroed-tar-tail 13500008 t_zeroed_tail 'holds [0-9]+ entries where manage.json records'
 variant missing-bigfile 13500008 t_missing_big 'not received'
 variant manage-names-missing-file 13500008 t_manage_names_missing 'part.7.tar was not received'
 variant manage-json-broken 13500008 t_manage_broken 'manage.json'

@@ -33,8 +33,11 @@ START_TEST(round_trip_keeps_every_field)
 	add(&l, "part.0.tar", "", 10240, false);
 	add(&l, "0123456789abcdef.db", "/data/storage/el2/base/files/big.db", 4000000000000001ull, true);
 	add(&l, "part.1.tar", NULL, 512, false);
+	l.v[2].has_tar_entries = true;   /* one of our tars: its entry count travels too */
+	l.v[2].tar_entries = 7;
 	char *json = NULL;
 	ck_assert_int_eq(manage_to_json(&l, &json, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(json, "\"isBigFile\":false,\"tarEntries\":7}"));
 	/* exact integers, never exponent notation */
 	ck_assert_ptr_nonnull(strstr(json, "\"st_size\":4000000000000001"));
 	ck_assert_ptr_nonnull(strstr(json, "\"tv_nsec\":123456789"));
@@ -55,6 +58,8 @@ START_TEST(round_trip_keeps_every_field)
 		ck_assert_int_eq(r.v[i].mtime_nsec, l.v[i].mtime_nsec);
 		ck_assert(r.v[i].is_big_file == l.v[i].is_big_file);
 		ck_assert(!r.v[i].is_user_tar);
+		ck_assert(r.v[i].has_tar_entries == l.v[i].has_tar_entries);
+		ck_assert_uint_eq(r.v[i].tar_entries, l.v[i].tar_entries);
 	}
 	ck_assert_str_eq(r.v[2].path, "");
 	free(json);
@@ -136,6 +141,9 @@ START_TEST(bad_entries_are_refused_with_13500008)
 	assert_refused("[{\"fileName\":\"part.0.tar\",\"information\":{\"stat\":{\"st_size\":\"12\"}}}]",
 	               "stat");
 	assert_refused("[{\"fileName\":\"part.0.tar\",\"isBigFile\":\"no\"}]", "boolean");
+	assert_refused("[{\"fileName\":\"part.0.tar\",\"tarEntries\":-1}]", "tarEntries");
+	assert_refused("[{\"fileName\":\"part.0.tar\",\"tarEntries\":1.5}]", "tarEntries");
+	assert_refused("[{\"fileName\":\"part.0.tar\",\"tarEntries\":\"3\"}]", "tarEntries");
 	assert_refused("[{\"fileName\":\"part.0.tar\"},{\"fileName\":\"part.0.tar\"}]", "twice");
 	assert_refused("[\"part.0.tar\"]", "entry 0");
 	assert_refused("{\"fileName\":\"part.0.tar\"}", "array");

@@ -171,9 +171,10 @@ log_cancelled(void *ctx)
 	return ((progress_log_t *)ctx)->cancel;
 }
 
-/* Opens the stage, adds the tar at root/<tar>, commits. Returns the first error. */
+/* Opens the stage, adds the tar at root/<tar> (expect: its entry count as
+ * manage.json records it, -1 for none), commits. Returns the first error. */
 static int
-restore_tar_mode(fixture_t *f, const char *tar, progress_log_t *log, bool exact, ohb_error_t *err)
+restore_tar_mode(fixture_t *f, const char *tar, progress_log_t *log, bool exact, int64_t expect, ohb_error_t *err)
 {
 	stage_progress_t pr = { log, log_bytes, log_cancelled };
 	stage_t *st = NULL;
@@ -186,7 +187,7 @@ restore_tar_mode(fixture_t *f, const char *tar, progress_log_t *log, bool exact,
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	free(path);
 	ck_assert_int_ge(fd, 0);
-	rc = stage_add_tar(st, fd, tar, err);
+	rc = stage_add_tar(st, fd, tar, expect, err);
 	close(fd);
 	if (rc == 0 && !stage_cancelled(st))
 		rc = stage_commit(st, err);
@@ -197,7 +198,7 @@ restore_tar_mode(fixture_t *f, const char *tar, progress_log_t *log, bool exact,
 static int
 restore_tar(fixture_t *f, const char *tar, progress_log_t *log, ohb_error_t *err)
 {
-	return restore_tar_mode(f, tar, log, false, err);
+	return restore_tar_mode(f, tar, log, false, -1, err);
 }
 
 /* Puts an old file and an old directory into the sandbox, so that "unchanged"
@@ -212,11 +213,11 @@ seed_sandbox(fixture_t *f)
 
 /* A hostile tar must be refused with 13500008 and change nothing. */
 static void
-assert_refused(fixture_t *f, const char *tar, const char *needle)
+assert_refused_expecting(fixture_t *f, const char *tar, int64_t expect, const char *needle)
 {
 	char *before = snapshot(f->sandbox);
 	ohb_error_t err = { 0 };
-	int rc = restore_tar(f, tar, NULL, &err);
+	int rc = restore_tar_mode(f, tar, NULL, false, expect, &err);
 	ck_assert_msg(rc == OHB_E_UNTAR, "%s: rc %d (%s)", tar, rc, err.message);
 	ck_assert_int_eq(err.code, OHB_E_UNTAR);
 	if (needle)
@@ -226,6 +227,12 @@ assert_refused(fixture_t *f, const char *tar, const char *needle)
 	ck_assert(!stage_left(f));
 	free(before);
 	free(after);
+}
+
+static void
+assert_refused(fixture_t *f, const char *tar, const char *needle)
+{
+	assert_refused_expecting(f, tar, -1, needle);
 }
 
 /* ---- the path rule ---------------------------------------------------------------- */
@@ -278,7 +285,7 @@ START_TEST(round_trip_restores_bytes_modes_mtimes_and_empty_dirs)
 	char *tar = fsu_join(f.root, "full.tar");
 	int fd = open(tar, O_RDONLY);
 	ck_assert_int_ge(fd, 0);
-	ck_assert_msg(stage_add_tar(st, fd, "full.tar", &err) == 0, "%s", err.message);
+	ck_assert_msg(stage_add_tar(st, fd, "full.tar", -1, &err) == 0, "%s", err.message);
 	close(fd);
 	ck_assert_uint_eq(stage_files(st), 8);
 	ck_assert_uint_eq(stage_skipped(st), 0);
@@ -368,7 +375,7 @@ START_TEST(later_entry_for_a_path_wins)
 	for (int i = 0; i < 2; i++) {
 		char *p = fsu_join(f.root, tars[i]);
 		int fd = open(p, O_RDONLY);
-		ck_assert_msg(stage_add_tar(st, fd, tars[i], &err) == 0, "%s", err.message);
+		ck_assert_msg(stage_add_tar(st, fd, tars[i], -1, &err) == 0, "%s", err.message);
 		close(fd);
 		free(p);
 	}
@@ -432,7 +439,7 @@ START_TEST(symlink_and_hardlink_entries_are_ignored)
 	ck_assert_int_eq(stage_open(&f.b, NULL, &st, &err), 0);
 	char *p = fsu_join(f.root, "links.tar");
 	int fd = open(p, O_RDONLY);
-	ck_assert_msg(stage_add_tar(st, fd, "links.tar", &err) == 0, "%s", err.message);
+	ck_assert_msg(stage_add_tar(st, fd, "links.tar", -1, &err) == 0, "%s", err.message);
 	close(fd);
 	free(p);
 	ck_assert_uint_eq(stage_skipped(st), 3);   /* symlink, hardlink, fifo */
@@ -575,14 +582,14 @@ START_TEST(exact_restore_replaces_wrong_kinds)
 	/* An overlay restore refuses and writes nothing ... */
 	char *before = snapshot(f.sandbox);
 	ohb_error_t err = { 0 };
-	ck_assert_int_eq(restore_tar_mode(&f, "kinds.tar", NULL, false, &err), OHB_E_UNTAR);
+	ck_assert_int_eq(restore_tar_mode(&f, "kinds.tar", NULL, false, -1, &err), OHB_E_UNTAR);
 	ck_assert(strstr(err.message, "refusing to replace") != NULL);
 	char *after = snapshot(f.sandbox);
 	ck_assert_str_eq(before, after);
 	free(before);
 	free(after);
 	/* ... an exact one (a chain's step) replaces each wrong kind. */
-	ck_assert_msg(restore_tar_mode(&f, "kinds.tar", NULL, true, &err) == 0, "%s", err.message);
+	ck_assert_msg(restore_tar_mode(&f, "kinds.tar", NULL, true, -1, &err) == 0, "%s", err.message);
 	assert_kinds_replaced(&f, outside);
 	free(outside);
 	fx_free(&f);
@@ -603,7 +610,7 @@ START_TEST(exact_restore_replaces_targets_that_sort_apart)
 	    "&& echo old > " FILES "/a",
 	    f.src, f.sandbox), 0);
 	ohb_error_t err = { 0 };
-	ck_assert_msg(restore_tar_mode(&f, "sib.tar", NULL, true, &err) == 0, "%s", err.message);
+	ck_assert_msg(restore_tar_mode(&f, "sib.tar", NULL, true, -1, &err) == 0, "%s", err.message);
 	char *t = slurp(f.sandbox, FILES "/a/x.txt");
 	ck_assert_str_eq(t, "in\n");
 	free(t);
@@ -628,7 +635,7 @@ crash_restore(fixture_t *f, const char *tar, bool exact, int moves)
 		snprintf(n, sizeof n, "%d", moves);
 		setenv("OHBACKUP_TEST_CRASH_AFTER_MOVES", n, 1);
 		ohb_error_t err;
-		restore_tar_mode(f, tar, NULL, exact, &err);
+		restore_tar_mode(f, tar, NULL, exact, -1, &err);
 		_exit(1);   /* the hook did not fire */
 	}
 	int status;
@@ -700,6 +707,31 @@ START_TEST(zeroed_blocks_are_refused)
 	ohb_error_t err = { 0 };
 	ck_assert_msg(restore_tar(&f, "two.tar", NULL, &err) == 0, "%s", err.message);     /* padded to 10 KiB */
 	ck_assert_msg(restore_tar(&f, "empty-ok.tar", NULL, &err) == 0, "%s", err.message);   /* an empty tar */
+	fx_free(&f);
+}
+END_TEST
+
+/* What the end checks cannot see — a small tar that is zeros throughout, a
+ * tar whose tail is zeros (what a crash can leave of a file written without
+ * fsync) — the entry count manage.json records catches. */
+START_TEST(recorded_entry_count_catches_a_short_tar)
+{
+	fixture_t f;
+	fx_init(&f, false);
+	seed_sandbox(&f);
+	/* three.tar: headers at blocks 0, 5 and 10, 2000 bytes of data after each, padded to 10 KiB */
+	ck_assert_int_eq(sh("cd '%s' && mkdir -p " FILES " && for n in a b c; do head -c 2000 /dev/urandom > " FILES
+	    "/$n; done && bsdtar --format ustar -cf ../three.tar " FILES "/a " FILES "/b " FILES "/c && "
+	    "cp ../three.tar ../tail.tar && dd if=/dev/zero of=../tail.tar bs=512 seek=10 count=10 conv=notrunc 2>/dev/null && "
+	    "head -c 8192 /dev/zero > ../zeros8k.tar", f.src), 0);
+	/* without a count (sets written before tarEntries) both read as whole tars */
+	ohb_error_t err = { 0 };
+	ck_assert_msg(restore_tar(&f, "tail.tar", NULL, &err) == 0, "%s", err.message);
+	ck_assert_msg(restore_tar(&f, "zeros8k.tar", NULL, &err) == 0, "%s", err.message);
+	assert_refused_expecting(&f, "tail.tar", 3, "holds 2 entries where manage.json records 3");
+	assert_refused_expecting(&f, "zeros8k.tar", 3, "holds 0 entries where manage.json records 3");
+	assert_refused_expecting(&f, "three.tar", 4, "holds 3 entries where manage.json records 4");
+	ck_assert_msg(restore_tar_mode(&f, "three.tar", NULL, false, 3, &err) == 0, "%s", err.message);
 	fx_free(&f);
 }
 END_TEST
@@ -926,7 +958,7 @@ START_TEST(stage_without_journal_is_discarded)
 			_exit(2);
 		char *p = fsu_join(f.root, "new.tar");
 		int fd = open(p, O_RDONLY);
-		_exit(stage_add_tar(st, fd, "new.tar", &err) == 0 ? 0 : 3);
+		_exit(stage_add_tar(st, fd, "new.tar", -1, &err) == 0 ? 0 : 3);
 	}
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -1107,6 +1139,7 @@ Suite *stage_suite(void)
 	tcase_add_test(tc, wrong_kind_in_sandbox_is_refused);
 	tcase_add_test(tc, truncated_and_garbage_tars_are_refused);
 	tcase_add_test(tc, zeroed_blocks_are_refused);
+	tcase_add_test(tc, recorded_entry_count_catches_a_short_tar);
 	tcase_add_test(tc, too_long_components_are_refused);
 	tcase_add_test(tc, big_file_size_is_checked);
 	tcase_add_test(tc, received_big_file_is_moved_only_when_no_one_holds_it);
