@@ -91,7 +91,8 @@ N_SMALL_Q=$(sc 12500); N_DIRS_Q=$(sc 250); BIG_Q=$(sc 13107200)
 
 machine() {
 	local fs opts cpu mem
-	fs=$(df -PT "$W" | awk 'NR==2 { print $2 " on " $1 }')
+	# how full it is decides how fast files are created (docs/PERFORMANCE.md "This machine")
+	fs=$(df -PT "$W" | awk 'NR==2 { print $2 " on " $1 ", " $6 " used" }')
 	opts=$(awk -v m="$(df -P "$W" | awk 'NR==2 { print $6 }')" '$2 == m { o = $4 } END { print o }' /proc/mounts)
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
