@@ -30,8 +30,11 @@
  * `skipped`). GNU long names and pax path= are read. A truncated or corrupt
  * tar -> 13500008, as is one with data after its end-of-archive marker, more
  * than 1 MiB of zeros there, or no entry in more than 10 KiB (a zeroed block
- * would otherwise end it early, quietly: unpacker.c check_tar_end). Files are created with openat(O_NOFOLLOW|O_EXCL) below the
- * stage dir's fd; the process umask is never touched.
+ * would otherwise end it early, quietly: unpacker.c check_tar_end), and one
+ * holding another number of entries than manage.json records (tarEntries,
+ * when the set has it: stage_add_tar). Files are created with
+ * openat(O_NOFOLLOW|O_EXCL) below the stage dir's fd; the process umask is
+ * never touched.
  *
  * Directory entries: their mode and mtime are applied at commit, after the
  * files (moving files into a directory changes its mtime). Directories that

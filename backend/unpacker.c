@@ -1008,7 +1008,10 @@ stage_tar_file(stage_t *st, struct archive *a, struct archive_entry *e, const ch
  * have none, GNU tar and libarchive pad to 10 KiB, a tar written with
  * `-b 2048` to 1 MiB; and a tar with no entry at all is no longer than an
  * empty one (10 KiB). A zeroed tar of at most 10 KiB, or zeros in the last
- * 1 MiB, still pass: manage.json records sizes, not hashes. */
+ * 1 MiB, pass these checks; for sets that record each tar's entry count
+ * (manage.json tarEntries) stage_add_tar's count check catches them. Zeroed
+ * file data under intact headers passes both: manage.json records sizes
+ * and counts, not hashes. */
 #define TAR_PADDING_MAX (1u << 20)
 #define TAR_EMPTY_MAX 10240u   /* an empty tar: GNU tar's and bsdtar's size of one */
 #define TAR_MARKER 1024        /* two zero blocks */

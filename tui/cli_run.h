@@ -38,7 +38,10 @@ typedef struct run_tracker {
 	size_t n_bundles;
 	bool all_ended;
 	int64_t started_ms;
-	ohb_session_t *session;    /* the session followed; set by the command when it creates it */
+	/* The session followed; set by the command when it creates it, cleared
+	 * after ohb_session_free. Read without the lock from the callbacks: it
+	 * changes only while no dispatcher thread runs. */
+	ohb_session_t *session;
 	/* set by the command's own callbacks */
 	void *user;
 } run_tracker_t;

@@ -277,5 +277,19 @@ assert_rc 0 "restore of the untouched set"
 snapshot "$DATA" "$WS/control.after"
 assert_same_snapshot "$WS/backup-state.snap" "$WS/control.after" "data after restoring the untouched set"
 check_outside
-log "$nvariants hostile variants refused; control restore ok"
+# A set written before manage.json recorded tarEntries (or one whose
+# manage.json, like OpenHarmony's, has no such key) restores as before.
+reset_data
+cp -a "$STORE" "$WS/stores/older"
+grep -q '"tarEntries"' "$WS/stores/older/$SET/$B/manage.json" || fail "the set's manage.json records no tarEntries"
+py 'import json,sys
+p=sys.argv[1]; m=json.load(open(p))
+for e in m: e.pop("tarEntries", None)
+json.dump(m,open(p,"w"))' "$WS/stores/older/$SET/$B/manage.json"
+run "$OHBACKUP_BIN" --root "$ROOT" --store "$WS/stores/older" restore "$SET"
+assert_rc 0 "restore of a set whose manage.json has no tarEntries"
+snapshot "$DATA" "$WS/older.after"
+assert_same_snapshot "$WS/backup-state.snap" "$WS/older.after" "data after restoring a set without tarEntries"
+check_outside
+log "$nvariants hostile variants refused; control restores ok (with and without tarEntries)"
 exit 0

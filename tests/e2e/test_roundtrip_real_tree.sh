@@ -28,6 +28,10 @@ printf '#!/bin/sh\necho hi\n' >"$DATA/zz extra/run me.sh"
 chmod 0755 "$DATA/zz extra/run me.sh"
 printf 'dots\n' >"$DATA/zz extra/test..x"
 printf 'utf8\n' >"$DATA/zz extra/ümlaut – ñ.txt"
+# a path past ustar's 100 bytes: GNU long-name records (each one entry in manage.json's tarEntries)
+long=$(printf 'long-name-%.0s' 1 2 3 4 5 6 7 8 9 10 11 12)
+mkdir -p "$DATA/zz extra/$long"
+printf 'long\n' >"$DATA/zz extra/$long/$long.txt"
 long=$(printf 'l%.0s' $(seq 1 140))
 mkdir -p "$DATA/zz extra/$long/deeper"
 printf 'long\n' >"$DATA/zz extra/$long/deeper/$long.txt"

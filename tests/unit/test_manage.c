@@ -99,6 +99,13 @@ START_TEST(openharmony_style_input_is_accepted)
 	ck_assert(r.v[0].is_big_file);
 	ck_assert_uint_eq(r.v[0].size, 3145728);
 	ck_assert_str_eq(r.v[0].path, "/data/storage/el2/base/files/v.mp4");
+	ck_assert(!r.v[0].has_tar_entries);   /* OpenHarmony's manage.json has no count: none is checked */
+	manage_list_free(&r);
+	/* a tar recorded as empty */
+	const char *empty = "[{\"fileName\":\"part.0.tar\",\"isBigFile\":false,\"tarEntries\":0}]";
+	ck_assert_int_eq(manage_parse(empty, strlen(empty), &r, NULL), 0);
+	ck_assert(r.v[0].has_tar_entries);
+	ck_assert_uint_eq(r.v[0].tar_entries, 0);
 	manage_list_free(&r);
 }
 END_TEST
@@ -142,6 +149,7 @@ START_TEST(bad_entries_are_refused_with_13500008)
 	               "stat");
 	assert_refused("[{\"fileName\":\"part.0.tar\",\"isBigFile\":\"no\"}]", "boolean");
 	assert_refused("[{\"fileName\":\"part.0.tar\",\"tarEntries\":-1}]", "tarEntries");
+	assert_refused("[{\"fileName\":\"part.0.tar\",\"tarEntries\":null}]", "tarEntries");
 	assert_refused("[{\"fileName\":\"part.0.tar\",\"tarEntries\":1.5}]", "tarEntries");
 	assert_refused("[{\"fileName\":\"part.0.tar\",\"tarEntries\":\"3\"}]", "tarEntries");
 	assert_refused("[{\"fileName\":\"part.0.tar\"},{\"fileName\":\"part.0.tar\"}]", "twice");
