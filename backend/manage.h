@@ -7,7 +7,8 @@
  * path is the absolute sandbox path and stat the original file's. ohbackup's
  * own tars also carry "tarEntries":N, the number of entries written into
  * them, so that a restore can tell a tar that ends early (a zeroed block
- * reads as its end) from a whole one; OpenHarmony ignores the key.
+ * reads as its end) from a whole one. OpenHarmony's own manage.json has no
+ * such key; a reader that looks keys up by name passes over it.
  * Thread-safe (no shared state).
  */
 #ifndef OHB_MANAGE_H
