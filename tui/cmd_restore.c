@@ -36,7 +36,13 @@ request_next(restore_run_t *r, run_bundle_t *b)
 	 * onBundleBegin/onBundleEnd, which must not be hidden by this code; any
 	 * other refusal leaves the service waiting for files that will not
 	 * come, so the bundle is cancelled. */
-	if (rc != 0 && rc != OHB_E_INVAL && !b->code) {
+	if (rc == 0 || rc == OHB_E_INVAL)
+		return;
+	/* the main thread asks for first files while callbacks may record codes */
+	pthread_mutex_lock(&r->t.lock);
+	bool failed = b->code != 0;
+	pthread_mutex_unlock(&r->t.lock);
+	if (!failed) {
 		run_fail_bundle(&r->t, b->name, rc, e.message);
 		ohb_session_cancel(r->t.session, b->name);
 	}

@@ -97,7 +97,13 @@ restore_next(job_t *j, int i)
 	/* 13900020: the service refused or ended the bundle and says why itself
 	 * (not to be hidden by this code); after any other refusal it would
 	 * wait for files that will not come. */
-	if (rc != 0 && rc != OHB_E_INVAL && !b->code) {
+	if (rc == 0 || rc == OHB_E_INVAL)
+		return;
+	/* the main thread asks for first files while callbacks may record codes */
+	pthread_mutex_lock(&j->lock);
+	bool failed = b->code != 0;
+	pthread_mutex_unlock(&j->lock);
+	if (!failed) {
 		fail_bundle(j, i, rc, e.message);
 		ohb_session_cancel(j->s, b->name);
 	}
