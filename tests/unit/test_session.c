@@ -441,70 +441,6 @@ START_TEST(second_session_conflicts)
 }
 END_TEST
 
-START_TEST(restore_round_trip_through_the_api)
-{
-	fixture_t fx;
-	fixture_up(&fx, 30, 1, 0);
-	char *saved = fsu_join(fx.ws, "saved");
-	fsu_mkdir_p(saved, 0700, NULL);
-	recorder_t r = { .lock = PTHREAD_MUTEX_INITIALIZER };
-	r.save_dir = saved;
-	const char *names[] = { "com.test.app" };
-	run_backup(&fx, &r, names, 1);
-	rec_free(&r);
-
-	char *snap_before = fsu_printf("cd %s && find . -mindepth 1 -printf '%%P|%%y|%%m|%%s|%%Ts\\n' | sort > %s/before && "
-	                               "find . -type f -exec sha256sum {} + | sort >> %s/before", fx.data, fx.ws, fx.ws);
-	ck_assert_int_eq(system(snap_before), 0);
-	char *wipe = fsu_printf("rm -rf %s/* && echo stale > %s/n000.txt", fx.data, fx.data);
-	ck_assert_int_eq(system(wipe), 0);
-
-	int caps = -1;
-	ohb_error_t err;
-	ck_assert_int_eq(ohb_get_local_capabilities(fx.svc, &caps, &err), 0);
-	memset(&r, 0, sizeof r);
-	pthread_mutex_init(&r.lock, NULL);
-	r.restore_from = saved;
-	ohb_callbacks_t cb;
-	ohb_session_t *s = NULL;
-	ck_assert_int_eq(ohb_session_restore_create(fx.svc, callbacks(&r, &cb), &s, &err), 0);
-	ck_assert_int_eq(ohb_session_append_restore(s, caps, names, NULL, 1, &err), 0);
-	close(caps);
-	ck_assert_int_eq(ohb_session_get_file_handle(s, "com.test.app", "a/b", &err), OHB_E_INVAL);
-	ck_assert_int_eq(ohb_session_publish_file(s, "com.test.app", "part.0.tar", &err), OHB_E_PERM);
-	char *bdir = fsu_join(saved, "com.test.app");
-	DIR *d = opendir(bdir);
-	struct dirent *de;
-	int asked = 0;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.') {
-			ck_assert_int_eq(ohb_session_get_file_handle(s, "com.test.app", de->d_name, &err), 0);
-			asked++;
-		}
-	closedir(d);
-	/* every file must be written before publishing: wait until each was answered */
-	for (int i = 0; i < 1000 && count_ev(&r, "file com.test.app ") < asked; i++)
-		usleep(10000);
-	ck_assert_int_eq(count_ev(&r, "file com.test.app "), asked);
-	ck_assert_int_eq(ohb_session_publish_file(s, "com.test.app", "", &err), 0);
-	ck_assert(ohb_session_wait(s, 60000));
-	ck_assert_int_ge(find_ev(&r, "end com.test.app 0"), 0);
-	ohb_session_free(s);
-
-	char *snap_after = fsu_printf("cd %s && find . -mindepth 1 -printf '%%P|%%y|%%m|%%s|%%Ts\\n' | sort > %s/after && "
-	                              "find . -type f -exec sha256sum {} + | sort >> %s/after && cmp %s/before %s/after",
-	    fx.data, fx.ws, fx.ws, fx.ws, fx.ws);
-	ck_assert_int_eq(system(snap_after), 0);
-	rec_free(&r);
-	free(bdir);
-	free(snap_before);
-	free(snap_after);
-	free(wipe);
-	free(saved);
-	fixture_down(&fx);
-}
-END_TEST
-
 /* Files are applied before publishFile only where read leases work (not on
  * some network file systems, nor with fs.leases-enable=0). */
 static bool
@@ -563,8 +499,22 @@ add_tiny_files(fixture_t *fx, int n)
 	free(dir);
 }
 
-/* A backup of fx's bundle with several tars and a big file, saved under ws/saved; the
- * bundle's data is then replaced by one stale file. Returns the saved folder of the bundle. */
+/* Lists fx's data into ws/<name>: every path with its kind, mode and mtime,
+ * then the SHA-256 of every file (no sizes: a directory's depends on how it
+ * was filled, a file's is in its hash). */
+static void
+snapshot_data(fixture_t *fx, const char *name)
+{
+	char *cmd = fsu_printf("cd %s && find . -mindepth 1 -printf '%%P|%%y|%%m|%%Ts\\n' | sort > %s/%s && "
+	                       "find . -type f -exec sha256sum {} + | sort >> %s/%s",
+	    fx->data, fx->ws, name, fx->ws, name);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+}
+
+/* A backup of fx's bundle saved under ws/saved (as a client would keep it);
+ * the bundle's data is then replaced by one stale file. The saved files go
+ * to names in send order; returns the saved folder of the bundle. */
 static char *
 saved_backup(fixture_t *fx, char **names, size_t *n, size_t max)
 {
@@ -575,25 +525,23 @@ saved_backup(fixture_t *fx, char **names, size_t *n, size_t max)
 	const char *bundle[] = { "com.test.app" };
 	run_backup(fx, &r, bundle, 1);
 	rec_free(&r);
-	char *snap = fsu_printf("cd %s && find . -mindepth 1 -printf '%%P|%%y|%%m|%%Ts\\n' | sort > %s/before && "
-	                        "find . -type f -exec sha256sum {} + | sort >> %s/before && "
-	                        "rm -rf %s/* && echo stale > %s/n000.txt",
-	    fx->data, fx->ws, fx->ws, fx->data, fx->data);
-	ck_assert_int_eq(system(snap), 0);
-	free(snap);
+	snapshot_data(fx, "before");
+	char *wipe = fsu_printf("rm -rf %s/* && echo stale > %s/n000.txt", fx->data, fx->data);
+	ck_assert_int_eq(system(wipe), 0);
+	free(wipe);
 	char *bdir = fsu_join(saved, "com.test.app");
 	free(saved);
 	*n = saved_files(bdir, names, max);
 	return bdir;
 }
 
+/* fx's data is as saved_backup found it (the first differences go to stderr). */
 static bool
 data_is_restored(fixture_t *fx)
 {
-	char *cmd = fsu_printf("cd %s && find . -mindepth 1 -printf '%%P|%%y|%%m|%%Ts\\n' | sort > %s/after && "
-	                       "find . -type f -exec sha256sum {} + | sort >> %s/after && "
-	                       "{ diff %s/before %s/after | head -5 >&2; cmp -s %s/before %s/after; }",
-	    fx->data, fx->ws, fx->ws, fx->ws, fx->ws, fx->ws, fx->ws);
+	snapshot_data(fx, "after");
+	char *cmd = fsu_printf("{ diff %s/before %s/after | head -5 >&2; cmp -s %s/before %s/after; }", fx->ws, fx->ws,
+	    fx->ws, fx->ws);
 	bool same = system(cmd) == 0;
 	free(cmd);
 	return same;
@@ -653,6 +601,39 @@ send_in_turn(ohb_session_t *s, recorder_t *r, char **files, size_t n)
 		ck_assert_int_eq(count_ev(r, "file com.test.app "), before + (int)i + 1);
 	}
 }
+
+START_TEST(restore_round_trip_through_the_api)
+{
+	fixture_t fx;
+	fixture_up(&fx, 30, 1, 0);
+	char *files[16];
+	size_t n;
+	char *bdir = saved_backup(&fx, files, &n, 16);
+	char *saved = fsu_join(fx.ws, "saved");
+	recorder_t r;
+	ohb_session_t *s = restore_session(&fx, &r, saved);
+	ohb_error_t err;
+	ck_assert_int_eq(ohb_session_get_file_handle(s, "com.test.app", "a/b", &err), OHB_E_INVAL);
+	ck_assert_int_eq(ohb_session_publish_file(s, "com.test.app", "part.0.tar", &err), OHB_E_PERM);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(ohb_session_get_file_handle(s, "com.test.app", files[i], &err), 0);
+	/* every file must be written before publishing: wait until each was answered */
+	for (int i = 0; i < 1000 && count_ev(&r, "file com.test.app ") < (int)n; i++)
+		usleep(10000);
+	ck_assert_int_eq(count_ev(&r, "file com.test.app "), (int)n);
+	ck_assert_int_eq(ohb_session_publish_file(s, "com.test.app", "", &err), 0);
+	ck_assert(ohb_session_wait(s, 60000));
+	ck_assert_int_ge(find_ev(&r, "end com.test.app 0"), 0);
+	ohb_session_free(s);
+	ck_assert(data_is_restored(&fx));
+	rec_free(&r);
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	free(bdir);
+	free(saved);
+	fixture_down(&fx);
+}
+END_TEST
 
 /* A saved backup of a bundle with n_tiny tiny files (tars of 6 000 entries at
  * most) and n_big big files, its data then replaced by one stale file. */
