@@ -31,8 +31,6 @@
 #include "session.h"
 #include "stage.h"
 
-#define MANAGE_MAX (256u << 20)
-
 static int
 open_incoming(const job_t *j, const char *uri, int *fd, ohb_error_t *err)
 {
@@ -91,10 +89,9 @@ typedef struct restore_run {
 	ohb_session_t *s;
 	job_t *j;
 	manage_list_t m;
-	bool have_manage;
 	uint64_t total;            /* bytes manage.json names */
 	size_t next;               /* manage entries applied so far */
-	stage_t *st;
+	stage_t *st;               /* opened once manage.json is read: NULL until then */
 	int inotify_fd, wake_fd;   /* early: both >= 0 */
 	bool busy;                 /* the file looked at last was still open for writing */
 } restore_run_t;
@@ -238,26 +235,22 @@ early_take(restore_run_t *r, const char *uri, int64_t want, int *fd)
 static int
 load_manage(restore_run_t *r, int fd, ohb_error_t *err)
 {
-	char *text = NULL;
-	size_t len = 0;
 	manage_list_t m;
 	memset(&m, 0, sizeof m);
 	stage_t *st = NULL;
 	int rc;
-	if (fd < 0 || fsu_read_fd(fd, MANAGE_MAX, &text, &len, err) != 0)
-		rc = ohb_fail(err, OHB_E_UNTAR, "the backup of %s has no readable manage.json", r->j->name);
-	else if ((rc = manage_parse(text, len, &m, err)) == 0) {   /* m holds copies */
+	if (fd < 0)
+		rc = ohb_fail(err, OHB_E_UNTAR, "the backup of %s has no manage.json", r->j->name);
+	else if ((rc = manage_read_fd(fd, &m, err)) == 0) {
 		stage_progress_t progress = { r, run_bytes, run_cancelled };   /* stage_open copies it */
 		rc = stage_open(r->j->bundle, &progress, &st, err);
 	}
-	free(text);
 	if (rc != 0) {
 		manage_list_free(&m);
 		return rc;
 	}
 	r->m = m;
 	r->st = st;
-	r->have_manage = true;
 	const char **names = calloc(m.n ? m.n : 1, sizeof *names);
 	for (size_t i = 0; names && i < m.n; i++)
 		names[i] = m.v[i].file_name;
@@ -300,7 +293,7 @@ static int
 early_apply(restore_run_t *r, ohb_error_t *err)
 {
 	int fd, rc;
-	if (!r->have_manage) {
+	if (!r->st) {
 		if (!early_take(r, "manage.json", -1, &fd))
 			return 0;
 		ohb_error_t e;
@@ -436,9 +429,9 @@ job_restore_run(ohb_session_t *s, job_t *j, char **result_json, ohb_error_t *err
 	int rc = receive(&r, &published, err);
 	if (rc != 0 || !published)
 		goto out;   /* failed, or cancelled or released before the client published */
-	if (!r.have_manage) {
+	if (!r.st) {
 		int fd = -1;
-		ohb_error_t ignored;   /* load_manage says "no readable manage.json" */
+		ohb_error_t ignored;   /* load_manage says "no manage.json" */
 		(void)open_incoming(j, "manage.json", &fd, &ignored);
 		rc = load_manage(&r, fd, err);
 		if (fd >= 0)

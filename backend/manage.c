@@ -273,6 +273,20 @@ check_unique(const manage_list_t *l, ohb_error_t *err)
 }
 
 int
+manage_read_fd(int fd, manage_list_t *out, ohb_error_t *err)
+{
+	memset(out, 0, sizeof out[0]);
+	char *text = NULL;
+	size_t len = 0;
+	ohb_error_t why;
+	if (fsu_read_fd(fd, MANAGE_JSON_MAX, &text, &len, &why) != 0)
+		return ohb_fail(err, OHB_E_UNTAR, "manage.json cannot be read: %s", why.message);
+	int rc = manage_parse(text, len, out, err);   /* out holds copies */
+	free(text);
+	return rc;
+}
+
+int
 manage_parse(const char *json, size_t len, manage_list_t *out, ohb_error_t *err)
 {
 	memset(out, 0, sizeof *out);

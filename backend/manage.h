@@ -50,4 +50,9 @@ int manage_to_json(const manage_list_t *list, char **json_out, ohb_error_t *err)
  * else 13500008 naming the entry. */
 int manage_parse(const char *json, size_t len, manage_list_t *out, ohb_error_t *err);
 
+/* Reads manage.json from fd's offset (at most MANAGE_JSON_MAX bytes) and
+ * parses it; a file that cannot be read is 13500008 as well. */
+#define MANAGE_JSON_MAX (256u << 20)
+int manage_read_fd(int fd, manage_list_t *out, ohb_error_t *err);
+
 #endif

@@ -818,11 +818,9 @@ cmp_ranked(const void *a, const void *b)
 }
 
 static int
-cmp_manage_names(const void *a, const void *b)
+cmp_entry_names(const void *a, const void *b)
 {
-	const manage_entry_t *const *x = a, *const *y = b;
-	int c = strcmp((*x)->file_name, (*y)->file_name);
-	return c ? c : (*x < *y ? -1 : *x > *y);   /* the first of a name twice ranks it */
+	return strcmp((*(const manage_entry_t *const *)a)->file_name, (*(const manage_entry_t *const *)b)->file_name);
 }
 
 /* Puts the files manage.json names in its order, right after it (a restoring
@@ -832,35 +830,27 @@ static void
 order_by_manage(const char *bundle_dir, char **v, size_t n)
 {
 	char *path = fsu_join(bundle_dir, MANAGE_JSON);
-	char *text = NULL;
-	size_t len = 0;
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	free(path);
 	manage_list_t m;
-	memset(&m, 0, sizeof m);
 	const manage_entry_t **byname = NULL;
 	ranked_uri_t *r = NULL;
-	if (!path || fsu_read_file(path, 256u << 20, &text, &len, NULL) != 0 || manage_parse(text, len, &m, NULL) != 0 ||
-	    !(byname = calloc(m.n ? m.n : 1, sizeof *byname)) || !(r = calloc(n ? n : 1, sizeof *r)))
+	int rc = fd >= 0 ? manage_read_fd(fd, &m, NULL) : -1;   /* its names are unique */
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0)
+		return;
+	if (!(byname = calloc(m.n ? m.n : 1, sizeof *byname)) || !(r = calloc(n ? n : 1, sizeof *r)))
 		goto out;
 	for (size_t i = 0; i < m.n; i++)
 		byname[i] = &m.v[i];
-	qsort(byname, m.n, sizeof *byname, cmp_manage_names);
+	qsort(byname, m.n, sizeof *byname, cmp_entry_names);
 	for (size_t i = 0; i < n; i++) {
+		manage_entry_t key = { .file_name = v[i] };
+		const manage_entry_t *pkey = &key;
+		const manage_entry_t *const *hit = bsearch(&pkey, byname, m.n, sizeof *byname, cmp_entry_names);
 		r[i].uri = v[i];
-		r[i].rank = 1 + m.n + i;
-		if (strcmp(v[i], MANAGE_JSON) == 0) {
-			r[i].rank = 0;
-			continue;
-		}
-		size_t lo = 0, hi = m.n;   /* the first entry named v[i] */
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (strcmp(byname[mid]->file_name, v[i]) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < m.n && strcmp(byname[lo]->file_name, v[i]) == 0)
-			r[i].rank = 1 + (size_t)(byname[lo] - m.v);
+		r[i].rank = strcmp(v[i], MANAGE_JSON) == 0 ? 0 : hit ? 1 + (size_t)(*hit - m.v) : 1 + m.n + i;
 	}
 	qsort(r, n, sizeof *r, cmp_ranked);
 	for (size_t i = 0; i < n; i++)
@@ -869,8 +859,6 @@ out:
 	free(r);
 	free(byname);
 	manage_list_free(&m);
-	free(text);
-	free(path);
 }
 
 void

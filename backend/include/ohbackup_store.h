@@ -133,9 +133,9 @@ int store_open_capability(store_t *st, const char *set_id, int *fd_out, ohb_erro
  * first, then the files it names in its order (the service applies them in
  * that order, each as it arrives), then the rest sorted with numbers by value
  * (strverscmp: part.2.tar before part.10.tar); without a readable
- * manage.json all after it are sorted so (malloc'd array of malloc'd strings; free with store_strings_free). Temp (dot) files
- * and subfolders are skipped. No such set, or no folder for the bundle:
- * 13900020. */
+ * manage.json all after it are sorted so. A malloc'd array of malloc'd
+ * strings; free with store_strings_free. Temp (dot) files and subfolders are
+ * skipped. No such set, or no folder for the bundle: 13900020. */
 int store_list_files(store_t *st, const char *set_id, const char *bundle, char ***uris, size_t *n,
     ohb_error_t *err);
 void store_strings_free(char **v, size_t n);
