@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,10 +62,23 @@ recover_restores(const reg_device_t *dev, ohb_error_t *err)
 	return rc;
 }
 
+/* A restore takes file leases for an instant (job_restore.c, unpacker.c).
+ * Were one ever broken by another process opening the file, the kernel would
+ * send this process SIGIO, whose default action ends it; a program that
+ * handles SIGIO itself keeps its handler. */
+static void
+ignore_lease_breaks(void)
+{
+	struct sigaction sa;
+	if (sigaction(SIGIO, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL)
+		signal(SIGIO, SIG_IGN);
+}
+
 int
 ohb_service_open(const ohb_service_options_t *opts, ohb_service_t **out, ohb_error_t *err)
 {
 	ohb_error_clear(err);
+	ignore_lease_breaks();
 	if (!opts || !opts->device_root || !*opts->device_root || !out)
 		return ohb_fail(err, OHB_E_PARAM, "a device root directory is required");
 	reg_device_t *dev = NULL;

@@ -9,7 +9,6 @@
  * The command table below is the whole CLI: adding a command touches this
  * table and one cmd_*.c file.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,10 +181,6 @@ main(int argc, char **argv)
 		return CLI_FAILED;
 	}
 	ctx.progress = !ctx.json && isatty(STDERR_FILENO);
-	/* A restore takes read leases for an instant (job_restore.c); were one
-	 * ever broken, the kernel would signal SIGIO, whose default ends the
-	 * process. We never use SIGIO. */
-	signal(SIGIO, SIG_IGN);
 
 	int rc;
 	if (i >= argc && !ctx.json && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {

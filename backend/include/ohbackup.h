@@ -89,7 +89,10 @@ typedef struct ohb_service_options {
 
 /* Opens the service over a device root. Also completes or rolls back any
  * restore that a crash interrupted (all-or-nothing, see applier.h).
- * The caller frees the service with ohb_service_close. */
+ * The caller frees the service with ohb_service_close. A restore takes file
+ * leases, whose break the kernel signals with SIGIO: unless the program has
+ * its own SIGIO handler, this sets SIGIO to be ignored (its default action
+ * would end the process). */
 int ohb_service_open(const ohb_service_options_t *opts, ohb_service_t **out, ohb_error_t *err);
 void ohb_service_close(ohb_service_t *svc);
 

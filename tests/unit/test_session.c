@@ -4,6 +4,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -602,6 +603,37 @@ send_in_turn(ohb_session_t *s, recorder_t *r, char **files, size_t n)
 	}
 }
 
+static void
+on_sigio(int sig)
+{
+	(void)sig;
+}
+
+static void (*sigio_handler(void))(int)
+{
+	struct sigaction sa;
+	ck_assert_int_eq(sigaction(SIGIO, NULL, &sa), 0);
+	return sa.sa_handler;
+}
+
+/* A restore takes file leases; a broken one is signalled with SIGIO, whose
+ * default ends the process: opening the service ignores it, unless the
+ * program handles SIGIO itself. */
+START_TEST(opening_the_service_ignores_sigio_unless_the_program_handles_it)
+{
+	fixture_t fx;
+	signal(SIGIO, SIG_DFL);
+	fixture_up(&fx, 1, 0, 0);
+	ck_assert(sigio_handler() == SIG_IGN);
+	fixture_down(&fx);
+	signal(SIGIO, on_sigio);
+	fixture_up(&fx, 1, 0, 0);
+	ck_assert(sigio_handler() == on_sigio);
+	fixture_down(&fx);
+	signal(SIGIO, SIG_IGN);
+}
+END_TEST
+
 START_TEST(restore_round_trip_through_the_api)
 {
 	fixture_t fx;
@@ -1167,6 +1199,7 @@ Suite *session_suite(void)
 	TCase *tc = tcase_create("api");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, backup_callbacks_come_in_reference_order);
+	tcase_add_test(tc, opening_the_service_ignores_sigio_unless_the_program_handles_it);
 	tcase_add_test(tc, backup_after_capabilities_sends_what_a_walk_finds);
 	tcase_add_test(tc, unknown_and_disallowed_bundles_are_refused_with_their_codes);
 	tcase_add_test(tc, second_session_conflicts);
