@@ -15,9 +15,10 @@ CC       ?= cc
 
 PKGS     := libarchive libcjson ncursesw check libcurl
 # Debian packages behind PKGS, plus the tools the tests drive (tar, bsdtar, tmux, python3 for JSON
-# checks and tampered sets, valgrind, rclone as the loopback WebDAV server of the cloud driver tests).
+# checks and tampered sets, valgrind, rclone as the loopback WebDAV server of the cloud driver tests,
+# GNU time and restic for the benchmarks and their smoke test).
 DEB_PKGS := libarchive-dev libcjson-dev libncurses-dev check pkg-config libarchive-tools tar tmux python3 valgrind \
-            libcurl4-openssl-dev rclone
+            libcurl4-openssl-dev rclone time restic
 
 # Recursive (=) on purpose: pkg-config runs when a recipe needs the flags, i.e. after `deps`.
 PKG_CFLAGS = $(shell pkg-config --cflags libarchive libcjson ncursesw libcurl)
@@ -47,7 +48,7 @@ LIB  := $(BUILD)/libohbackup.a
 BIN  := $(BUILD)/ohbackup
 UNIT := $(BUILD)/unit_tests
 
-.PHONY: all deps run demo check unit e2e check-asan valgrind bench install uninstall clean
+.PHONY: all deps run demo check unit e2e check-asan valgrind bench bench-smoke install uninstall clean
 
 all: deps $(BIN)
 
@@ -55,7 +56,8 @@ all: deps $(BIN)
 deps:
 	@missing=""; \
 	pkg-config --exists $(PKGS) 2>/dev/null || missing=yes; \
-	for t in bsdtar tar tmux python3 valgrind rclone; do command -v $$t >/dev/null 2>&1 || missing=yes; done; \
+	for t in bsdtar tar tmux python3 valgrind rclone restic; do command -v $$t >/dev/null 2>&1 || missing=yes; done; \
+	[ -x /usr/bin/time ] || missing=yes; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "ohbackup: installing build dependencies: $(DEB_PKGS)"; \
@@ -114,13 +116,15 @@ unit: deps $(UNIT)
 e2e: deps $(BIN)
 	OHBACKUP_BIN=$(abspath $(BIN)) sh tests/e2e/run-all.sh
 
-# Everything: the unit suites and the end-to-end tests, a round trip under valgrind, then both
-# suites again built with AddressSanitizer + UBSan (with clang when present, -Werror, so a clang
-# warning fails too). About four minutes on two cores.
+# Everything: the unit suites and the end-to-end tests, a round trip under valgrind, the benchmarks
+# at a tiny scale (that `make bench` works and reports truthfully), then both suites again built
+# with AddressSanitizer + UBSan (with clang when present, -Werror, so a clang warning fails too).
+# About six minutes on two cores.
 check: deps $(BIN) $(UNIT)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory valgrind
+	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory check-asan
 
 ASAN_CC = $(shell command -v clang >/dev/null 2>&1 && echo clang || echo gcc)
@@ -131,6 +135,9 @@ check-asan: deps
 
 valgrind: deps $(BIN)
 	OHBACKUP_BIN=$(abspath $(BIN)) OHBACKUP_VALGRIND=1 sh tests/e2e/valgrind_roundtrip.sh
+
+bench-smoke: deps $(BIN)
+	OHBACKUP_BIN=$(abspath $(BIN)) sh tests/bench/smoke.sh
 
 bench: deps $(BIN)
 	OHBACKUP_BIN=$(abspath $(BIN)) sh tests/bench/run.sh
