@@ -18,7 +18,9 @@
  * file needs an absolute path that passes the restore path rule (no "../"
  * component, no trailing "/..", at most 4096 bytes). A missing "stat" or
  * "isUserTar" reads as zeros / false; a present one of the wrong type is an
- * error. "tarEntries" (ohbackup's own tars: how many entries were written)
+ * error. A missing "isBigFile" (a set older than the key) reads as OpenHarmony's
+ * reader takes it (GetExtManageInfo): a big file unless the fileName ends in
+ * ".tar". "tarEntries" (ohbackup's own tars: how many entries were written)
  * is optional; when present it must be an integer >= 0. Every error is
  * 13500008 and names the entry.
  */
@@ -207,6 +209,11 @@ entry_from_json(const cJSON *o, manage_entry_t *e)
 	e->is_big_file = get_bool(o, "isBigFile", &ok);
 	if (!ok)
 		return "isUserTar/isBigFile is not a boolean";
+	if (!cJSON_GetObjectItemCaseSensitive(o, "isBigFile")) {
+		/* a set older than the key: what OpenHarmony's reader decides */
+		const char *dot = strrchr(e->file_name, '.');
+		e->is_big_file = !dot || strcmp(dot + 1, "tar") != 0;
+	}
 	e->path = "";
 	const cJSON *info = cJSON_GetObjectItemCaseSensitive(o, "information");
 	if (info && !cJSON_IsObject(info))

@@ -110,6 +110,39 @@ START_TEST(openharmony_style_input_is_accepted)
 }
 END_TEST
 
+START_TEST(entry_without_isbigfile_is_big_unless_its_name_ends_in_tar)
+{
+	/* OpenHarmony's reader (GetExtManageInfo) takes an entry of a set older
+	 * than the isBigFile key for a big file unless its name ends in ".tar" */
+	const char *json =
+	    "[{\"fileName\":\"part.0.tar\",\"information\":{\"path\":\"\"}},"
+	    "{\"fileName\":\"a1b2c3d4e5f60718.db\",\"information\":{\"path\":\"/data/storage/el2/base/files/d.db\","
+	    "\"stat\":{\"st_size\":5}}},"
+	    "{\"fileName\":\"noextension\",\"information\":{\"path\":\"/data/storage/el2/base/files/n\"}},"
+	    "{\"fileName\":\"part.1.TAR\",\"information\":{\"path\":\"/data/storage/el2/base/files/t\"}},"
+	    "{\"fileName\":\"b.tar\",\"information\":{\"path\":\"/data/storage/el2/base/files/b\"},\"isBigFile\":true},"
+	    "{\"fileName\":\"c.db\",\"information\":{\"path\":\"\"},\"isBigFile\":false}]";
+	manage_list_t r;
+	ohb_error_t err;
+	ck_assert_int_eq(manage_parse(json, strlen(json), &r, &err), 0);
+	ck_assert_uint_eq(r.n, 6);
+	const char *want_big[] = { "part.0.tar:0", "a1b2c3d4e5f60718.db:1", "noextension:1", "part.1.TAR:1", "b.tar:1",
+		"c.db:0" };
+	for (size_t i = 0; i < r.n; i++) {
+		size_t len = strlen(r.v[i].file_name);
+		ck_assert_msg(strncmp(want_big[i], r.v[i].file_name, len) == 0, "entry %zu is %s", i, r.v[i].file_name);
+		ck_assert_msg(r.v[i].is_big_file == (want_big[i][len + 1] == '1'), "%s: is_big_file %d", r.v[i].file_name,
+		    r.v[i].is_big_file);
+	}
+	manage_list_free(&r);
+	/* such a big file still needs its path */
+	const char *nopath = "[{\"fileName\":\"a1b2c3d4e5f60718.db\",\"information\":{\"path\":\"\"}}]";
+	memset(&err, 0, sizeof err);
+	ck_assert_int_eq(manage_parse(nopath, strlen(nopath), &r, &err), OHB_E_UNTAR);
+	ck_assert_msg(strstr(err.message, "missing path for a big file") != NULL, "%s", err.message);
+}
+END_TEST
+
 static void
 assert_refused(const char *json, const char *needle)
 {
@@ -186,6 +219,7 @@ Suite *manage_suite(void)
 	tcase_add_test(tc, round_trip_keeps_every_field);
 	tcase_add_test(tc, empty_list_is_an_empty_array);
 	tcase_add_test(tc, openharmony_style_input_is_accepted);
+	tcase_add_test(tc, entry_without_isbigfile_is_big_unless_its_name_ends_in_tar);
 	tcase_add_test(tc, bad_entries_are_refused_with_13500008);
 	tcase_add_test(tc, path_rule_allows_dotted_names);
 	suite_add_tcase(s, tc);
