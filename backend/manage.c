@@ -17,8 +17,9 @@
  * containing / is refused"), no two entries may share a fileName, and a big
  * file needs an absolute path that passes the restore path rule (no "../"
  * component, no trailing "/..", at most 4096 bytes). A missing "stat" or
- * "isUserTar" reads as zeros / false; a present one of the wrong type is an
- * error. A missing "isBigFile" (a set older than the key) reads as OpenHarmony's
+ * "isUserTar" reads as zeros / false, except the mode, which reads as
+ * 0660 (a regular file) as in OpenHarmony's reader; a present one of the
+ * wrong type is an error. A missing "isBigFile" (a set older than the key) reads as OpenHarmony's
  * reader takes it (GetExtManageInfo): a big file unless the fileName ends in
  * ".tar". "tarEntries" (ohbackup's own tars: how many entries were written)
  * is optional; when present it must be an integer >= 0. Every error is
@@ -37,6 +38,9 @@
 #include "fsutil.h"
 
 #define MANAGE_PATH_MAX 4096
+/* A big file's mode when its entry records none: OpenHarmony's reader's
+ * default (JsonValue2Stat), rather than a file nobody may read. */
+#define MANAGE_DEFAULT_MODE 0100660
 
 static void
 entry_free(manage_entry_t *e)
@@ -215,6 +219,7 @@ entry_from_json(const cJSON *o, manage_entry_t *e)
 		e->is_big_file = !dot || strcmp(dot + 1, "tar") != 0;
 	}
 	e->path = "";
+	e->mode = MANAGE_DEFAULT_MODE;
 	const cJSON *info = cJSON_GetObjectItemCaseSensitive(o, "information");
 	if (info && !cJSON_IsObject(info))
 		return "information is not an object";
@@ -237,7 +242,8 @@ entry_from_json(const cJSON *o, manage_entry_t *e)
 		if (!cJSON_IsObject(st))
 			return "stat is not an object";
 		e->size = (uint64_t)get_int(st, "st_size", 0, 9007199254740992.0, &ok);
-		e->mode = (uint32_t)get_int(st, "st_mode", 0, 4294967295.0, &ok);
+		if (cJSON_GetObjectItemCaseSensitive(st, "st_mode"))
+			e->mode = (uint32_t)get_int(st, "st_mode", 0, 4294967295.0, &ok);
 		const cJSON *tim = cJSON_GetObjectItemCaseSensitive(st, "st_mtim");
 		if (tim && !cJSON_IsObject(tim))
 			return "st_mtim is not an object";

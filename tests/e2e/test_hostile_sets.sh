@@ -293,17 +293,20 @@ assert_same_snapshot "$WS/backup-state.snap" "$WS/older.after" "data after resto
 check_outside
 # A set older than the isBigFile key: OpenHarmony's reader takes an entry
 # without it for a big file unless its name ends in ".tar" (docs/FORMATS.md),
-# and so do we; the big file is restored from its hash-named file.
+# and so do we; the big file is restored from its hash-named file. Its entry
+# here records no mode either: it gets OpenHarmony's default, 0660.
 reset_data
 cp -a "$STORE" "$WS/stores/oldest"
 py 'import json,sys
 p=sys.argv[1]; m=json.load(open(p))
 for e in m:
     e.pop("tarEntries", None)
-    e.pop("isBigFile")
+    if e.pop("isBigFile"): del e["information"]["stat"]["st_mode"]
 json.dump(m,open(p,"w"))' "$WS/stores/oldest/$SET/$B/manage.json"
 run "$OHBACKUP_BIN" --root "$ROOT" --store "$WS/stores/oldest" restore "$SET"
 assert_rc 0 "restore of a set whose manage.json has no isBigFile"
+[ "$(stat -c %a "$DATA/big.bin")" = 660 ] || fail "big.bin without a recorded mode got $(stat -c %a "$DATA/big.bin"), not 660"
+chmod "$(awk -F'|' '$1 == "big.bin" { print $3 }' "$WS/backup-state.snap")" "$DATA/big.bin"
 snapshot "$DATA" "$WS/oldest.after"
 assert_same_snapshot "$WS/backup-state.snap" "$WS/oldest.after" "data after restoring a set without isBigFile"
 check_outside

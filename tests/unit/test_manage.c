@@ -110,7 +110,7 @@ START_TEST(openharmony_style_input_is_accepted)
 }
 END_TEST
 
-START_TEST(entry_without_isbigfile_is_big_unless_its_name_ends_in_tar)
+START_TEST(older_entries_read_as_openharmony_reads_them)
 {
 	/* OpenHarmony's reader (GetExtManageInfo) takes an entry of a set older
 	 * than the isBigFile key for a big file unless its name ends in ".tar" */
@@ -134,6 +134,19 @@ START_TEST(entry_without_isbigfile_is_big_unless_its_name_ends_in_tar)
 		ck_assert_msg(r.v[i].is_big_file == (want_big[i][len + 1] == '1'), "%s: is_big_file %d", r.v[i].file_name,
 		    r.v[i].is_big_file);
 	}
+	manage_list_free(&r);
+	/* a mode not recorded reads as OpenHarmony's default, 0660, not as 0 */
+	const char *modes =
+	    "[{\"fileName\":\"a.db\",\"information\":{\"path\":\"/data/storage/el2/base/files/a\","
+	    "\"stat\":{\"st_size\":5}},\"isBigFile\":true},"
+	    "{\"fileName\":\"b.db\",\"information\":{\"path\":\"/data/storage/el2/base/files/b\"},\"isBigFile\":true},"
+	    "{\"fileName\":\"c.db\",\"information\":{\"path\":\"/data/storage/el2/base/files/c\","
+	    "\"stat\":{\"st_mode\":33024}},\"isBigFile\":true}]";
+	ck_assert_int_eq(manage_parse(modes, strlen(modes), &r, &err), 0);
+	ck_assert_uint_eq(r.v[0].mode, 0100660);
+	ck_assert_uint_eq(r.v[0].size, 5);
+	ck_assert_uint_eq(r.v[1].mode, 0100660);
+	ck_assert_uint_eq(r.v[2].mode, 0100400);
 	manage_list_free(&r);
 	/* such a big file still needs its path */
 	const char *nopath = "[{\"fileName\":\"a1b2c3d4e5f60718.db\",\"information\":{\"path\":\"\"}}]";
@@ -219,7 +232,7 @@ Suite *manage_suite(void)
 	tcase_add_test(tc, round_trip_keeps_every_field);
 	tcase_add_test(tc, empty_list_is_an_empty_array);
 	tcase_add_test(tc, openharmony_style_input_is_accepted);
-	tcase_add_test(tc, entry_without_isbigfile_is_big_unless_its_name_ends_in_tar);
+	tcase_add_test(tc, older_entries_read_as_openharmony_reads_them);
 	tcase_add_test(tc, bad_entries_are_refused_with_13500008);
 	tcase_add_test(tc, path_rule_allows_dotted_names);
 	suite_add_tcase(s, tc);
