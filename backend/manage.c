@@ -17,11 +17,13 @@
  * containing / is refused"), no two entries may share a fileName, and a big
  * file needs an absolute path that passes the restore path rule (no "../"
  * component, no trailing "/..", at most 4096 bytes). A missing "stat" or
- * "isUserTar" reads as zeros / false, except the mode, which reads as
- * 0660 (a regular file) as in OpenHarmony's reader; a present one of the
- * wrong type is an error. A missing "isBigFile" (a set older than the key) reads as OpenHarmony's
- * reader takes it (GetExtManageInfo): a big file unless the fileName ends in
- * ".tar". "tarEntries" (ohbackup's own tars: how many entries were written)
+ * "isUserTar" reads as zeros / false, except the mode, which reads as 0660
+ * (a regular file) as in OpenHarmony's reader; a present one of the wrong
+ * type is an error. A missing "isBigFile" (a set older than the key) reads as
+ * OpenHarmony's reader takes it (GetExtManageInfo): a big file unless the
+ * fileName ends in ".tar". An entry with "isUserTar" true is a big file (an
+ * application's own tar, restored whole, never unpacked), as in OpenHarmony's
+ * restore. "tarEntries" (ohbackup's own tars: how many entries were written)
  * is optional; when present it must be an integer >= 0. Every error is
  * 13500008 and names the entry.
  */
@@ -218,6 +220,10 @@ entry_from_json(const cJSON *o, manage_entry_t *e)
 		const char *dot = strrchr(e->file_name, '.');
 		e->is_big_file = !dot || strcmp(dot + 1, "tar") != 0;
 	}
+	/* An application's own tar, kept whole: OpenHarmony never unpacks an
+	 * entry marked isUserTar, whatever isBigFile says. */
+	if (e->is_user_tar)
+		e->is_big_file = true;
 	e->path = "";
 	e->mode = MANAGE_DEFAULT_MODE;
 	const cJSON *info = cJSON_GetObjectItemCaseSensitive(o, "information");

@@ -310,5 +310,19 @@ chmod "$(awk -F'|' '$1 == "big.bin" { print $3 }' "$WS/backup-state.snap")" "$DA
 snapshot "$DATA" "$WS/oldest.after"
 assert_same_snapshot "$WS/backup-state.snap" "$WS/oldest.after" "data after restoring a set without isBigFile"
 check_outside
-log "$nvariants hostile variants refused; control restores ok (with and without tarEntries, without isBigFile)"
+# An entry marked isUserTar (an application's own tar, kept whole) is a big
+# file even where isBigFile says false: restored as it was, never unpacked.
+reset_data
+cp -a "$STORE" "$WS/stores/usertar"
+py 'import json,sys
+p=sys.argv[1]; m=json.load(open(p))
+for e in m:
+    if e["isBigFile"]: e["isBigFile"]=False; e["isUserTar"]=True
+json.dump(m,open(p,"w"))' "$WS/stores/usertar/$SET/$B/manage.json"
+run "$OHBACKUP_BIN" --root "$ROOT" --store "$WS/stores/usertar" restore "$SET"
+assert_rc 0 "restore of a set whose big file is marked isUserTar, not isBigFile"
+snapshot "$DATA" "$WS/usertar.after"
+assert_same_snapshot "$WS/backup-state.snap" "$WS/usertar.after" "data after restoring a set with an isUserTar entry"
+check_outside
+log "$nvariants hostile variants refused; control restores ok (with and without tarEntries, without isBigFile, isUserTar)"
 exit 0

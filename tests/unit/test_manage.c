@@ -135,6 +135,18 @@ START_TEST(older_entries_read_as_openharmony_reads_them)
 		    r.v[i].is_big_file);
 	}
 	manage_list_free(&r);
+	/* an application's own tar (isUserTar) is restored whole, never unpacked */
+	const char *user =
+	    "[{\"fileName\":\"f00d.tar\",\"information\":{\"path\":\"/data/storage/el2/base/files/mine.tar\"},"
+	    "\"isUserTar\":true,\"isBigFile\":false},"
+	    "{\"fileName\":\"beef.tar\",\"information\":{\"path\":\"/data/storage/el2/base/files/m2.tar\"},"
+	    "\"isUserTar\":true}]";
+	ck_assert_int_eq(manage_parse(user, strlen(user), &r, &err), 0);
+	ck_assert(r.v[0].is_big_file);
+	ck_assert(r.v[1].is_big_file);
+	manage_list_free(&r);
+	const char *user_nopath = "[{\"fileName\":\"f00d.tar\",\"isUserTar\":true,\"isBigFile\":false}]";
+	ck_assert_int_eq(manage_parse(user_nopath, strlen(user_nopath), &r, &err), OHB_E_UNTAR);
 	/* a mode not recorded reads as OpenHarmony's default, 0660, not as 0 */
 	const char *modes =
 	    "[{\"fileName\":\"a.db\",\"information\":{\"path\":\"/data/storage/el2/base/files/a\","
