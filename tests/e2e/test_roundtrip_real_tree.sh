@@ -38,6 +38,10 @@ printf 'long\n' >"$DATA/zz extra/$long/deeper/$long.txt"
 mkrand "$DATA/zz extra/big.bin" $((3 * 1024 * 1024 + 17))
 mkrand "$DATA/zz extra/exactly2MiB.dat" $((2 * 1024 * 1024))
 mkrand "$DATA/zz extra/noext" $((2 * 1024 * 1024 + 1))
+# the application's own tar, big: kept whole (isUserTar), never unpacked by a restore
+mkdir -p "$WS/own"
+mkrand "$WS/own/inside.bin" $((3 * 1024 * 1024))
+tar -cf "$DATA/zz extra/own.tar" -C "$WS/own" inside.bin
 # 8 MiB and more go through the direct (O_DIRECT) copies on both sides: one
 # ends on a block boundary, one has a tail of 123 bytes after it.
 mkrand "$DATA/zz extra/direct-8MiB.img" $((8 * 1024 * 1024))
@@ -69,6 +73,14 @@ py 'import json,sys; json.load(open(sys.argv[1])); json.load(open(sys.argv[2]));
 	"$STORE/$SET/set.json" "$STORE/$SET/capability.json" "$BDIR/manage.json" || fail "set files are not valid JSON"
 [ -n "$(find "$BDIR" -maxdepth 1 -name 'part.*.tar' -print -quit)" ] || fail "no part.N.tar in $BDIR"
 
+# A big file that is a tar is marked isUserTar (as OpenHarmony marks it), no other entry is.
+py 'import json,sys
+m=json.load(open(sys.argv[1]))
+user=[e["information"]["path"] for e in m if e["isUserTar"]]
+assert user==[sys.argv[2]], user
+assert all(e["isBigFile"] for e in m if e["isUserTar"])' "$BDIR/manage.json" "$FILES_MOUNT/zz extra/own.tar" ||
+	fail "own.tar should be the one isUserTar entry of manage.json"
+
 # Big files are raw, named <16 hex>[.ext], one per file over 2 MiB.
 nraw=$(find "$BDIR" -maxdepth 1 -type f | grep -Ec '/[0-9a-f]{16}(\.[^/]+)?$')
 assert_eq "$nraw" "$nbig" "raw big files in the set"
@@ -99,6 +111,8 @@ find "$DATA" -mindepth 1 -delete
 run ohb restore "$SET"
 assert_rc 0 "restore $SET"
 [ -z "$(find "$DATA" -type l)" ] || fail "the restore created symlinks: $(find "$DATA" -type l | head -3)"
+assert_no_path "$DATA/inside.bin"
+assert_no_path "$DATA/zz extra/inside.bin"
 sed -i '/a symlink/d' "$WS/before.snap"   # find ! -type l already skips it; keep the intent explicit
 snapshot "$DATA" "$WS/after.snap"
 assert_same_snapshot "$WS/before.snap" "$WS/after.snap" "restored tree (bytes, modes, mtimes in seconds)"
