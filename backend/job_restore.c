@@ -370,7 +370,9 @@ receive(restore_run_t *r, bool *published, ohb_error_t *err)
  * restore makes the bundle's included files exactly those all.rp lists:
  * whatever the sandbox holds beyond them was deleted after the backup and is
  * deleted now (OpenHarmony leaves such files behind). Nothing is deleted
- * before the commit, which applies deletions and new files together. */
+ * before the commit, which applies deletions and new files together. An
+ * all.rp with a row that cannot be read is refused (13500008), since its
+ * path would be taken for deleted. */
 static int
 stage_deletions(const job_t *j, stage_t *st, ohb_error_t *err)
 {
@@ -390,6 +392,17 @@ stage_deletions(const job_t *j, stage_t *st, ohb_error_t *err)
 	char *warnings = NULL;
 	if ((rc = rp_parse(text, len, &all, &warnings, err)) != 0) {
 		rc = ohb_fail(err, OHB_E_UNTAR, "the backup of %s has an unreadable all.rp", j->name);
+		goto out;
+	}
+	if (warnings) {
+		/* A row we cannot read leaves its path out of `all`, and the loop
+		 * below would delete that file from the bundle (a step of a chain
+		 * stages only what changed, so the file is not staged either).
+		 * Refuse the set instead: nothing is applied. */
+		rc = ohb_fail(err, OHB_E_UNTAR,
+		    "the backup of %s has an all.rp with rows that cannot be read (%.*s); restoring it would delete "
+		    "the files they list",
+		    j->name, (int)strcspn(warnings, "\n"), warnings);
 		goto out;
 	}
 	stage_set_exact(st);   /* all.rp says what the bundle holds: a path that changed kind is replaced */

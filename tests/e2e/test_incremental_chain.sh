@@ -336,4 +336,26 @@ assert_rc_nonzero "overlay restore of $TFULL over changed kinds"
 assert_grep "$ERR" "error 13500008: .*refusing to replace" "the refusal of the overlay"
 snapshot "$TD" "$WS/types.after_refusal"
 assert_same_snapshot "$WS/types.final" "$WS/types.after_refusal" "$T after the refused overlay"
+
+# ---- 8. an all.rp row that cannot be read ---------------------------------------
+# Its path would be missing from the list of what the bundle holds, and the
+# step would delete that file (d00/f2.txt is unchanged along the chain, so
+# incremental 2 does not carry it). The step is refused instead, with nothing
+# of it applied: the file the earlier steps restored is still there.
+cp -a "$STORE" "$WS/store-badrp"
+py 'import sys
+p, path = sys.argv[1], sys.argv[2]
+lines = open(p, encoding="utf-8").read().split("\n"); hit = 0
+for i, l in enumerate(lines):
+    f = l.split(";")
+    if f[0] == path: f[1] = "x"; lines[i] = ";".join(f); hit = 1
+assert hit, "no row for " + path
+open(p, "w", encoding="utf-8").write("\n".join(lines))' "$WS/store-badrp/$INC2/$B/all.rp" "$P/d00/f2.txt" ||
+	fail "cannot damage the row of d00/f2.txt"
+empty_bundle
+run "$OHBACKUP_BIN" --root "$ROOT" --store "$WS/store-badrp" restore "$INC2"
+assert_rc_nonzero "restore of $INC2 whose all.rp has a damaged row"
+assert_grep "$ERR" "error 13500008: .*all.rp with rows that cannot be read" "the refusal of the damaged all.rp"
+assert_file "$D/d00/f2.txt"
+log "an all.rp row that cannot be read: the step is refused, no file is taken for deleted"
 finish
