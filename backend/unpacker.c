@@ -1127,7 +1127,9 @@ stage_add_tar(stage_t *st, int tar_fd, const char *tar_name, int64_t expect_entr
 		if (r == ARCHIVE_EOF)
 			break;
 		entries++;
-		if (r < ARCHIVE_WARN) {
+		/* ARCHIVE_RETRY: a header that fails its checksum (libarchive would
+		 * skip ahead to the next good one, losing what lies between) */
+		if (r < ARCHIVE_WARN || r == ARCHIVE_RETRY) {
 			rc = ohb_fail(err, OHB_E_UNTAR, "%s is not a readable tar: %s", tar_name,
 			    archive_error_string(a) ? archive_error_string(a) : "unknown error");
 			goto out;

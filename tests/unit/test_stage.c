@@ -681,6 +681,13 @@ START_TEST(truncated_and_garbage_tars_are_refused)
 	assert_refused(&f, "cut.tar", "end-of-archive");   /* cut exactly after an entry */
 	assert_refused(&f, "garbage.tar", "garbage.tar");
 	assert_refused(&f, "empty.tar", NULL);
+	/* a header that fails its checksum where the next entry should begin (a
+	 * writer that stopped copying a file that shrank, as OpenHarmony's can):
+	 * libarchive answers ARCHIVE_RETRY, which is damage too, said as such */
+	ck_assert_int_eq(sh("cd '%s' && for n in d e; do head -c 2000 /dev/urandom > " FILES "/$n; done && "
+	    "bsdtar --format ustar -cf ../bad-sum.tar " FILES "/d " FILES "/e && "
+	    "printf 9999999 | dd of=../bad-sum.tar bs=1 seek=$((5 * 512 + 148)) conv=notrunc 2>/dev/null", f.src), 0);
+	assert_refused(&f, "bad-sum.tar", "bad-sum.tar is not a readable tar");
 	fx_free(&f);
 }
 END_TEST
