@@ -62,7 +62,7 @@
 
 #define PACK_BUF_SIZE (256u * 1024) /* file reads and tar blocks */
 #define PACK_PATH_MAX 4096
-#define TAR_NAME_FIELD 100 /* ustar name field; longer names get a LongLink record */
+#define TAR_NAME_FIELD 100 /* ustar name field; names this long or longer get a LongLink record */
 
 typedef struct tar_out {
 	struct archive *a;
@@ -73,6 +73,8 @@ typedef struct tar_out {
 	uint64_t est;    /* bytes the tar holds so far (headers + padded data) */
 	int write_errno; /* errno of the last failed write, for the error code */
 	bool discard;    /* dropping this tar: the write callback swallows bytes */
+	char *obuf;      /* our output block (pack_writer_t.obuf): libarchive writes unblocked */
+	size_t olen;     /* bytes in it not yet written to fd */
 } tar_out_t;
 
 /* The state of safe opening (see above): the mounts' directory fds and the
@@ -107,6 +109,7 @@ typedef struct pack_writer {
 	unsigned next_index;
 	struct archive_entry *ae;
 	char *buf;
+	char *obuf; /* PACK_BUF_SIZE: the tar's output block */
 } pack_writer_t;
 
 /* ---- big-file names ------------------------------------------------------ */
@@ -396,15 +399,46 @@ report_progress(pack_writer_t *pk)
 
 /* ---- tar output ------------------------------------------------------------ */
 
+/* The tar's bytes go through our own block of PACK_BUF_SIZE rather than
+ * libarchive's, so that tar_long_name can put a record of its own between two
+ * entries. Returns 0, or -1 with errno (kept in t->write_errno). */
+static int
+tar_flush(tar_out_t *t)
+{
+	if (t->olen > 0 && !t->discard && fsu_write_all(t->fd, t->obuf, t->olen) != 0) {
+		t->write_errno = errno;
+		return -1;
+	}
+	t->olen = 0;
+	return 0;
+}
+
+/* Whole blocks only reach the file (page-aligned writes of PACK_BUF_SIZE, as
+ * libarchive's own blocking made them), but for the last. */
+static int
+tar_put(tar_out_t *t, const void *buf, size_t len)
+{
+	if (t->discard)
+		return 0;
+	const char *p = buf;
+	while (len > 0) {
+		size_t n = PACK_BUF_SIZE - t->olen < len ? PACK_BUF_SIZE - t->olen : len;
+		memcpy(t->obuf + t->olen, p, n);
+		t->olen += n;
+		p += n;
+		len -= n;
+		if (t->olen == PACK_BUF_SIZE && tar_flush(t) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static la_ssize_t
 tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
 {
 	tar_out_t *t = ctx;
-	if (t->discard)
-		return (la_ssize_t)len;
-	if (fsu_write_all(t->fd, buf, len) != 0) {
-		t->write_errno = errno;
-		archive_set_error(a, errno, "write to the temp file failed: %s", strerror(errno));
+	if (tar_put(t, buf, len) != 0) {
+		archive_set_error(a, t->write_errno, "write to the temp file failed: %s", strerror(t->write_errno));
 		return -1;
 	}
 	return (la_ssize_t)len;
@@ -443,6 +477,7 @@ static int
 tar_begin(pack_writer_t *pk)
 {
 	memset(&pk->tar, 0, sizeof pk->tar);
+	pk->tar.obuf = pk->obuf;
 	pk->tar.index = pk->next_index;
 	if (pk->hooks.tar_name)
 		pk->hooks.tar_name(pk->hooks.ctx, pk->tar.index, pk->tar.name, sizeof pk->tar.name);
@@ -466,9 +501,9 @@ tar_begin(pack_writer_t *pk)
 		return ohb_fail(pk->err, OHB_E_NOMEM, "out of memory while creating a tar");
 	}
 	pk->tar.a = a;
+	/* unblocked: our write callback blocks the output (tar_put) */
 	if (archive_write_set_format_gnutar(a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(a, (int)PACK_BUF_SIZE) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
 	    archive_write_open(a, &pk->tar, NULL, tar_write_cb, NULL) != ARCHIVE_OK) {
 		rc = tar_fail(pk, "setting up");
 		archive_write_free(a);
@@ -487,7 +522,7 @@ tar_finish(pack_writer_t *pk)
 {
 	if (!pk->tar_open)
 		return 0;
-	if (archive_write_close(pk->tar.a) != ARCHIVE_OK) {
+	if (archive_write_close(pk->tar.a) != ARCHIVE_OK || tar_flush(&pk->tar) != 0) {
 		int rc = tar_fail(pk, "closing");
 		tar_discard(pk);
 		return rc;
@@ -548,15 +583,51 @@ tar_make_room(pack_writer_t *pk, uint64_t est)
 	return pk->tar_open ? 0 : tar_begin(pk);
 }
 
+/* A GNU long-name record (a ././@LongLink header of type 'L', then the name
+ * and a NUL) for a name of exactly TAR_NAME_FIELD bytes, which libarchive
+ * stores in the header's name field with no NUL after it: correct ustar, but
+ * OpenHarmony's reader takes the name up to the first NUL and so reads the
+ * mode field into it. GNU tar writes this record from 100 bytes on, as
+ * OpenHarmony's writer does; libarchive from 101. Readers that do not need it
+ * read the same name either way. */
+static int
+tar_long_name(pack_writer_t *pk, const char *name, size_t len)
+{
+	unsigned char h[512];
+	memset(h, 0, sizeof h);
+	memcpy(h, "././@LongLink", 13);
+	memcpy(h + 100, "0000644", 7);                         /* mode */
+	memcpy(h + 108, "0000000", 7);                         /* uid */
+	memcpy(h + 116, "0000000", 7);                         /* gid */
+	snprintf((char *)h + 124, 12, "%011o", (unsigned)(len + 1)); /* size, with the NUL */
+	memcpy(h + 136, "00000000000", 11);                    /* mtime */
+	h[156] = 'L';
+	memcpy(h + 257, "ustar  ", 8);                         /* GNU magic and version, with its NUL */
+	memset(h + 148, ' ', 8);
+	unsigned sum = 0;
+	for (size_t i = 0; i < sizeof h; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);             /* six digits, NUL, and the space left */
+	unsigned char data[512];
+	memset(data, 0, sizeof data);
+	memcpy(data, name, len);                               /* len < 512: the NUL and padding follow */
+	if (tar_put(&pk->tar, h, sizeof h) != 0 || tar_put(&pk->tar, data, sizeof data) != 0)
+		return tar_fail(pk, name);
+	return 0;
+}
+
 /* Writes a header. Returns 0, -1 when this entry alone cannot be stored (the
  * archive stays usable; ARCHIVE_FAILED), or a fatal code. */
 static int
 tar_header(pack_writer_t *pk, const char *path, uint32_t mode, uint64_t size, int64_t sec, int64_t nsec)
 {
 	size_t plen = strlen(path);
+	/* the name as the header holds it: libarchive ends a directory's with '/' */
+	bool slash = S_ISDIR(mode) && (plen == 0 || path[plen - 1] != '/');
+	size_t nlen = plen + (slash ? 1 : 0);
 	uint64_t est = 512 + round512(size);
-	if (plen >= TAR_NAME_FIELD)
-		est += 512 + round512(plen + 1);
+	if (nlen >= TAR_NAME_FIELD)
+		est += 512 + round512(nlen + 1);
 	int rc = tar_make_room(pk, est);
 	if (rc != 0)
 		return rc;
@@ -569,6 +640,16 @@ tar_header(pack_writer_t *pk, const char *path, uint32_t mode, uint64_t size, in
 	archive_entry_set_mtime(ae, (time_t)sec, (long)nsec);
 	archive_entry_set_uid(ae, 0);
 	archive_entry_set_gid(ae, 0);
+	if (nlen == TAR_NAME_FIELD) {
+		/* libarchive pads the previous entry's data when the next entry
+		 * begins: have it do so now, before our record */
+		if (archive_write_finish_entry(pk->tar.a) < ARCHIVE_WARN)
+			return tar_fail(pk, path);
+		char name[TAR_NAME_FIELD + 1];
+		snprintf(name, sizeof name, "%s%s", path, slash ? "/" : "");
+		if ((rc = tar_long_name(pk, name, nlen)) != 0)
+			return rc;
+	}
 	int r = archive_write_header(pk->tar.a, ae);
 	if (r == ARCHIVE_FAILED)
 		return -1;
@@ -1160,6 +1241,7 @@ pack_writer_free(pack_writer_t *pk)
 	if (pk->ae)
 		archive_entry_free(pk->ae);
 	free(pk->buf);
+	free(pk->obuf);
 	free(pk);
 }
 
@@ -1186,7 +1268,8 @@ pack_writer_new(const reg_bundle_t *b, const char *tmp_dir, const pack_sink_t *s
 	int oe = opener_init(&pk->op, b);
 	pk->ae = archive_entry_new();
 	pk->buf = malloc(PACK_BUF_SIZE);
-	if (oe != 0 || !pk->ae || !pk->buf) {
+	pk->obuf = malloc(PACK_BUF_SIZE);
+	if (oe != 0 || !pk->ae || !pk->buf || !pk->obuf) {
 		pack_writer_free(pk);
 		return ohb_fail(err, OHB_E_NOMEM, "out of memory while packing %s", b->name);
 	}

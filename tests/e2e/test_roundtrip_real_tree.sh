@@ -35,6 +35,12 @@ printf 'long\n' >"$DATA/zz extra/$long/$long.txt"
 long=$(printf 'l%.0s' $(seq 1 140))
 mkdir -p "$DATA/zz extra/$long/deeper"
 printf 'long\n' >"$DATA/zz extra/$long/deeper/$long.txt"
+# names of exactly 100 bytes in the tar (the ustar name field, no NUL left): a file, and a directory with its '/'
+prefix="$FILES_MOUNT/zz extra/"
+n100=$((100 - ${#prefix}))
+printf 'a hundred\n' >"$DATA/zz extra/$(printf 'f%.0s' $(seq 1 $n100))"
+mkdir -p "$DATA/zz extra/$(printf 'd%.0s' $(seq 1 $((n100 - 1))))"
+printf 'inside\n' >"$DATA/zz extra/$(printf 'd%.0s' $(seq 1 $((n100 - 1))))/x"
 mkrand "$DATA/zz extra/big.bin" $((3 * 1024 * 1024 + 17))
 mkrand "$DATA/zz extra/exactly2MiB.dat" $((2 * 1024 * 1024))
 mkrand "$DATA/zz extra/noext" $((2 * 1024 * 1024 + 1))
@@ -98,6 +104,31 @@ for t in "$BDIR"/part.*.tar; do
 	[ ! -s "$WS/tar.err" ] || fail "tar -P -tvf $(basename "$t") printed: $(head -3 "$WS/tar.err")"
 	bsdtar -tf "$t" >>"$WS/tar-entries" || fail "bsdtar -tf $(basename "$t")"
 done
+# A name of exactly 100 bytes comes after a GNU long-name record, as GNU tar and
+# OpenHarmony write it: OpenHarmony's reader takes a name field up to its first NUL.
+py 'import sys
+want = {sys.argv[1].encode(), sys.argv[2].encode()}; seen = set()
+for t in sys.argv[3:]:
+    data = open(t, "rb").read(); off = 0; longname = None
+    while off + 512 <= len(data):
+        h = data[off:off + 512]
+        if h == bytes(512): break
+        size = int(h[124:136].split(b"\0")[0].strip() or b"0", 8)
+        body = data[off + 512:off + 512 + size]
+        if h[156:157] == b"L":
+            longname = body.split(b"\0")[0]
+        else:
+            field = h[0:100]
+            name = longname if longname is not None else field.split(b"\0")[0]
+            if len(name) == 100:
+                assert longname is not None, "%s: %r has no long-name record" % (t, name)
+                assert field == name, "%s: the name field of %r differs" % (t, name)
+                seen.add(name)
+            longname = None
+        off += 512 + (size + 511) // 512 * 512
+assert want <= seen, "no entry for %r" % (want - seen)' \
+	"$prefix$(printf 'f%.0s' $(seq 1 $n100))" "$prefix$(printf 'd%.0s' $(seq 1 $((n100 - 1))))/" "$BDIR"/part.*.tar ||
+	fail "a 100-byte name without its long-name record"
 bad=$(grep -v "^$FILES_MOUNT/" "$WS/tar-entries" | head -3)
 [ -z "$bad" ] || fail "tar entries must be absolute sandbox paths under $FILES_MOUNT/, got: $bad"
 nsmall=$(grep -vc '/$' "$WS/tar-entries")
