@@ -277,52 +277,46 @@ assert_rc 0 "restore of the untouched set"
 snapshot "$DATA" "$WS/control.after"
 assert_same_snapshot "$WS/backup-state.snap" "$WS/control.after" "data after restoring the untouched set"
 check_outside
+# restores_as_backed_up NAME EDIT WHAT [CHECK] — a copy of the good store whose
+# manage.json (the list m) the python statements EDIT change, restored over the
+# known data: it must succeed and give back the backed-up state. CHECK (a
+# command) runs between the restore and the comparison.
+restores_as_backed_up() {
+	local name=$1 edit=$2 what=$3 check=${4:-}
+	reset_data
+	cp -a "$STORE" "$WS/stores/$name"
+	py "import json,sys
+p=sys.argv[1]; m=json.load(open(p))
+$edit
+json.dump(m,open(p,'w'))" "$WS/stores/$name/$SET/$B/manage.json" || fail "cannot edit the manage.json of $name"
+	run "$OHBACKUP_BIN" --root "$ROOT" --store "$WS/stores/$name" restore "$SET"
+	assert_rc 0 "restore of a set $what"
+	[ -z "$check" ] || "$check"
+	snapshot "$DATA" "$WS/$name.after"
+	assert_same_snapshot "$WS/backup-state.snap" "$WS/$name.after" "data after restoring a set $what"
+	check_outside
+}
+
 # A set written before manage.json recorded tarEntries (or one whose
 # manage.json, like OpenHarmony's, has no such key) restores as before.
-reset_data
-cp -a "$STORE" "$WS/stores/older"
-grep -q '"tarEntries"' "$WS/stores/older/$SET/$B/manage.json" || fail "the set's manage.json records no tarEntries"
-py 'import json,sys
-p=sys.argv[1]; m=json.load(open(p))
-for e in m: e.pop("tarEntries", None)
-json.dump(m,open(p,"w"))' "$WS/stores/older/$SET/$B/manage.json"
-run "$OHBACKUP_BIN" --root "$ROOT" --store "$WS/stores/older" restore "$SET"
-assert_rc 0 "restore of a set whose manage.json has no tarEntries"
-snapshot "$DATA" "$WS/older.after"
-assert_same_snapshot "$WS/backup-state.snap" "$WS/older.after" "data after restoring a set without tarEntries"
-check_outside
+grep -q '"tarEntries"' "$GOOD/manage.json" || fail "the set's manage.json records no tarEntries"
+restores_as_backed_up older 'for e in m: e.pop("tarEntries", None)' "whose manage.json has no tarEntries"
+
 # A set older than the isBigFile key: OpenHarmony's reader takes an entry
 # without it for a big file unless its name ends in ".tar" (docs/FORMATS.md),
 # and so do we; the big file is restored from its hash-named file. Its entry
 # here records no mode either: it gets OpenHarmony's default, 0660.
-reset_data
-cp -a "$STORE" "$WS/stores/oldest"
-py 'import json,sys
-p=sys.argv[1]; m=json.load(open(p))
-for e in m:
+big_bin_got_0660() {
+	[ "$(stat -c %a "$DATA/big.bin")" = 660 ] || fail "big.bin without a recorded mode got $(stat -c %a "$DATA/big.bin"), not 660"
+	chmod "$(awk -F'|' '$1 == "big.bin" { print $3 }' "$WS/backup-state.snap")" "$DATA/big.bin"
+}
+restores_as_backed_up oldest 'for e in m:
     e.pop("tarEntries", None)
-    if e.pop("isBigFile"): del e["information"]["stat"]["st_mode"]
-json.dump(m,open(p,"w"))' "$WS/stores/oldest/$SET/$B/manage.json"
-run "$OHBACKUP_BIN" --root "$ROOT" --store "$WS/stores/oldest" restore "$SET"
-assert_rc 0 "restore of a set whose manage.json has no isBigFile"
-[ "$(stat -c %a "$DATA/big.bin")" = 660 ] || fail "big.bin without a recorded mode got $(stat -c %a "$DATA/big.bin"), not 660"
-chmod "$(awk -F'|' '$1 == "big.bin" { print $3 }' "$WS/backup-state.snap")" "$DATA/big.bin"
-snapshot "$DATA" "$WS/oldest.after"
-assert_same_snapshot "$WS/backup-state.snap" "$WS/oldest.after" "data after restoring a set without isBigFile"
-check_outside
+    if e.pop("isBigFile"): del e["information"]["stat"]["st_mode"]' "whose manage.json has no isBigFile" big_bin_got_0660
+
 # An entry marked isUserTar (an application's own tar, kept whole) is a big
 # file even where isBigFile says false: restored as it was, never unpacked.
-reset_data
-cp -a "$STORE" "$WS/stores/usertar"
-py 'import json,sys
-p=sys.argv[1]; m=json.load(open(p))
-for e in m:
-    if e["isBigFile"]: e["isBigFile"]=False; e["isUserTar"]=True
-json.dump(m,open(p,"w"))' "$WS/stores/usertar/$SET/$B/manage.json"
-run "$OHBACKUP_BIN" --root "$ROOT" --store "$WS/stores/usertar" restore "$SET"
-assert_rc 0 "restore of a set whose big file is marked isUserTar, not isBigFile"
-snapshot "$DATA" "$WS/usertar.after"
-assert_same_snapshot "$WS/backup-state.snap" "$WS/usertar.after" "data after restoring a set with an isUserTar entry"
-check_outside
+restores_as_backed_up usertar 'for e in m:
+    if e["isBigFile"]: e["isBigFile"]=False; e["isUserTar"]=True' "whose big file is marked isUserTar, not isBigFile"
 log "$nvariants hostile variants refused; control restores ok (with and without tarEntries, without isBigFile, isUserTar)"
 exit 0
