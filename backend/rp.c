@@ -15,7 +15,9 @@
  *     fields by position, so a header with a typo ("encodFlag") still works.
  *     A report without a version line may start directly with its header;
  *   - a row has 8 fields, or 7 (written before encodeFlag existed: the path
- *     is then taken literally);
+ *     is then taken literally), or as many as a header naming more columns
+ *     (a newer writer's: the first 8 are read, the rest ignored, as
+ *     OpenHarmony's reader does);
  *   - with encodeFlag 1 the path is percent-decoded (%XX, either case);
  *   - the leading '/' of a path is optional, a trailing '/' is dropped (the
  *     dir field says what the row is).
@@ -416,8 +418,18 @@ parse_path(slice_t s, bool encoded, const char **why)
 /* Parses one data row into *e (e->path malloc'd, e->hash = hash_buf).
  * Returns NULL, or why the row is malformed (*oom set when it failed for want
  * of memory). */
+static size_t
+count_fields(slice_t line)
+{
+	size_t n = 1;
+	for (size_t i = 0; i < line.n; i++)
+		n += line.p[i] == ';';
+	return n;
+}
+
 static const char *
-parse_row(slice_t line, rp_entry_t *e, char hash_buf[65], char *why_buf, size_t why_size, bool *oom)
+parse_row(slice_t line, size_t header_fields, rp_entry_t *e, char hash_buf[65], char *why_buf, size_t why_size,
+    bool *oom)
 {
 	slice_t f[9];
 	size_t nf = 0;
@@ -432,7 +444,8 @@ parse_row(slice_t line, rp_entry_t *e, char hash_buf[65], char *why_buf, size_t 
 			break;
 		p = semi + 1;
 	}
-	if (nf < 7 || nf > 8) {
+	/* more than 8 only as many as a (newer) header names: the first 8 are read */
+	if (nf < 7 || (nf > 8 && nf != header_fields)) {
 		snprintf(why_buf, why_size, "%zu fields, expected 8 (or 7 without encodeFlag)", nf);
 		return why_buf;
 	}
@@ -452,7 +465,7 @@ parse_row(slice_t line, rp_entry_t *e, char hash_buf[65], char *why_buf, size_t 
 		return "hash is neither 64 hex digits nor empty";
 	if (!parse_bit(f[6], &e->is_incremental))
 		return "isIncremental is not 0 or 1";
-	if (nf == 8 && !parse_bit(f[7], &encoded))
+	if (nf >= 8 && !parse_bit(f[7], &encoded))
 		return "encodeFlag is not 0 or 1";
 	e->mode = (uint32_t)mode;
 	e->size = size;
@@ -485,6 +498,7 @@ rp_parse(const char *text, size_t len, rp_list_t *out, char **warnings, ohb_erro
 	text_buf_t warn = {0};
 	size_t n_warn = 0;
 	bool seen_version = false, seen_header = false;
+	size_t header_fields = 0;   /* the header's column count (0: none seen) */
 	int rc = 0;
 	size_t line_no = 0;
 	const char *p = text, *end = text ? text + len : text;
@@ -517,12 +531,13 @@ rp_parse(const char *text, size_t len, rp_list_t *out, char **warnings, ohb_erro
 		}
 		if (!seen_header && seen_version && out->n == 0) {
 			seen_header = true; /* taken by position: its spelling does not matter */
+			header_fields = count_fields(line);
 			continue;
 		}
 		rp_entry_t e;
 		char hash_buf[65], why_buf[96];
 		bool oom = false;
-		const char *why = parse_row(line, &e, hash_buf, why_buf, sizeof why_buf, &oom);
+		const char *why = parse_row(line, header_fields, &e, hash_buf, why_buf, sizeof why_buf, &oom);
 		if (oom) {
 			rc = ohb_fail(err, OHB_E_NOMEM, "out of memory while reading a report");
 			goto out;
@@ -531,6 +546,7 @@ rp_parse(const char *text, size_t len, rp_list_t *out, char **warnings, ohb_erro
 			/* a report without a version line may start with its header */
 			if (!seen_header && out->n == 0 && n_warn == 0 && slice_starts(line, "path;")) {
 				seen_header = true;
+				header_fields = count_fields(line);
 				continue;
 			}
 			if (n_warn < RP_MAX_WARNINGS)

@@ -358,4 +358,21 @@ assert_rc_nonzero "restore of $INC2 whose all.rp has a damaged row"
 assert_grep "$ERR" "error 13500008: .*all.rp with rows that cannot be read" "the refusal of the damaged all.rp"
 assert_file "$D/d00/f2.txt"
 log "an all.rp row that cannot be read: the step is refused, no file is taken for deleted"
+
+# A newer writer's all.rp with a column past encodeFlag (header and rows alike)
+# reads as OpenHarmony reads it, by position: the chain restores the final tree.
+cp -a "$STORE" "$WS/store-9col"
+for s in "$INC1" "$INC2"; do
+	py 'import sys
+p = sys.argv[1]
+lines = open(p, encoding="utf-8").read().split("\n")
+out = [lines[0]] + [l + ";extra" if l else l for l in lines[1:]]
+open(p, "w", encoding="utf-8").write("\n".join(out))' "$WS/store-9col/$s/$B/all.rp" || fail "cannot add a column to $s's all.rp"
+done
+empty_bundle
+run "$OHBACKUP_BIN" --root "$ROOT" --store "$WS/store-9col" restore "$INC2"
+assert_rc 0 "restore of $INC2 whose all.rp has a ninth column"
+snapshot "$D" "$WS/r9.snap"
+assert_same_snapshot "$WS/final.snap" "$WS/r9.snap" "the tree restored from all.rp files with a ninth column"
+log "an all.rp with a column past encodeFlag: read by position, the chain restores the final tree"
 finish
