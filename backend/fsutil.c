@@ -73,6 +73,13 @@ fsu_mono_ms(void)
 }
 
 bool
+fsu_is_tar_name(const char *name)
+{
+	size_t n = strlen(name);
+	return n >= 4 && strcmp(name + n - 4, ".tar") == 0;
+}
+
+bool
 fsu_uri_is_valid(const char *name)
 {
 	if (!name || !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)

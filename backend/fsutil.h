@@ -102,4 +102,8 @@ char *fsu_url_encode(const char *path);
 /* True when name is a valid spec uri: non-empty, [0-9A-Za-z_.] only, not "." or "..". */
 bool fsu_uri_is_valid(const char *name);
 
+/* True when name (a file name or a path) ends in ".tar", case as written: what
+ * OpenHarmony takes for a tar (its ExtractFileExt(name) == "tar"). */
+bool fsu_is_tar_name(const char *name);
+
 #endif

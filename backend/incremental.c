@@ -109,7 +109,7 @@ hook_emitted(void *ctx, const char *file_name, bool is_tar, ohb_error_t *err)
 	if (is_tar) {
 		/* "<ms>_part.<N>.tar" -> "<ms>_part.<N>.rp" */
 		size_t n = strlen(file_name);
-		if (n > 4 && strcmp(file_name + n - 4, ".tar") == 0)
+		if (fsu_is_tar_name(file_name))
 			n -= 4;
 		snprintf(name, sizeof name, "%.*s.rp", (int)n, file_name);
 		int rc = emit_report(in, name, &in->tar_rows);

@@ -215,11 +215,8 @@ entry_from_json(const cJSON *o, manage_entry_t *e)
 	e->is_big_file = get_bool(o, "isBigFile", &ok);
 	if (!ok)
 		return "isUserTar/isBigFile is not a boolean";
-	if (!cJSON_GetObjectItemCaseSensitive(o, "isBigFile")) {
-		/* a set older than the key: what OpenHarmony's reader decides */
-		const char *dot = strrchr(e->file_name, '.');
-		e->is_big_file = !dot || strcmp(dot + 1, "tar") != 0;
-	}
+	if (!cJSON_GetObjectItemCaseSensitive(o, "isBigFile"))
+		e->is_big_file = !fsu_is_tar_name(e->file_name);   /* a set older than the key: as OpenHarmony reads it */
 	/* An application's own tar, kept whole: OpenHarmony never unpacks an
 	 * entry marked isUserTar, whatever isBigFile says. */
 	if (e->is_user_tar)

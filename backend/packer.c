@@ -733,16 +733,6 @@ pack_writer_add_dir(pack_writer_t *pk, const scan_entry_t *e, bool *added)
 	return rc;
 }
 
-/* A big file that is itself a tar: OpenHarmony marks it isUserTar so that a
- * restore puts it back whole instead of unpacking it (its CheckUserTar: the
- * path's extension is "tar"). */
-static bool
-is_user_tar(const char *path)
-{
-	const char *dot = strrchr(path, '.');
-	return dot && !strchr(dot, '/') && strcmp(dot + 1, "tar") == 0;
-}
-
 static int
 pack_big(pack_writer_t *pk, const scan_entry_t *e, int fd, const struct stat *st)
 {
@@ -758,7 +748,9 @@ pack_big(pack_writer_t *pk, const scan_entry_t *e, int fd, const struct stat *st
 	    .mode = (uint32_t)st->st_mode,
 	    .mtime_sec = (int64_t)st->st_mtim.tv_sec,
 	    .mtime_nsec = (int64_t)st->st_mtim.tv_nsec,
-	    .is_user_tar = is_user_tar(e->path),
+	    /* a big file that is itself a tar: OpenHarmony marks it so (its
+	     * CheckUserTar), and a restore puts it back whole, never unpacked */
+	    .is_user_tar = fsu_is_tar_name(e->path),
 	    .is_big_file = true,
 	};
 	int rc = manage_add(pk->manage, &me, pk->err);

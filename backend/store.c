@@ -969,8 +969,7 @@ store_copy_file_to(store_t *st, const char *set_id, const char *bundle, const ch
 	 * the page cache) and moves a big file into its stage untouched. A big
 	 * file whose own name ends in .tar is copied the tar's way, which costs
 	 * page cache, never correctness: the set does not record the kind. */
-	size_t n = strlen(uri);
-	bool read_back = n > 4 && strcmp(uri + n - 4, ".tar") == 0;
+	bool read_back = fsu_is_tar_name(uri);
 	if (read_back) {
 		/* Read once, long after it was written: the page cache has often let
 		 * it go. Asking for all of it lets the device read it in parallel

@@ -168,6 +168,19 @@ START_TEST(uri_rule)
 }
 END_TEST
 
+START_TEST(tar_names_end_in_dot_tar)
+{
+	ck_assert(fsu_is_tar_name("part.0.tar"));
+	ck_assert(fsu_is_tar_name("/data/storage/el2/base/files/own.tar"));
+	ck_assert(fsu_is_tar_name(".tar"));
+	ck_assert(!fsu_is_tar_name("part.0.TAR"));
+	ck_assert(!fsu_is_tar_name("/data/x.tar/file"));
+	ck_assert(!fsu_is_tar_name("tar"));
+	ck_assert(!fsu_is_tar_name("a.tar.gz"));
+	ck_assert(!fsu_is_tar_name(""));
+}
+END_TEST
+
 START_TEST(url_encode_keeps_unreserved_and_slash)
 {
 	char *e = fsu_url_encode("a b/\xc3\xbc~x-y_z.0%?#");
@@ -499,6 +512,7 @@ Suite *fsutil_suite(void)
 	tcase_add_test(tc, copy_fd_atomic_and_anon_fd);
 	tcase_add_test(tc, rm_rf_does_not_follow_symlinks);
 	tcase_add_test(tc, uri_rule);
+	tcase_add_test(tc, tar_names_end_in_dot_tar);
 	tcase_add_test(tc, url_encode_keeps_unreserved_and_slash);
 	tcase_add_test(tc, mkdir_p_over_a_file_fails);
 	tcase_add_test(tc, link_fd_atomic_names_only_anonymous_files);
