@@ -259,28 +259,22 @@ for l in open(sys.argv[1]):
 print("absent")' "$WS/.list.json" "$1"
 }
 
+# manage_set MANAGE_JSON FILE_NAME ASSIGNMENT N — in the entry for FILE_NAME,
+# runs the python ASSIGNMENT of the integer v = N to a field of e.
+manage_set() {
+	py "import json,sys
+p,name,v=sys.argv[1],sys.argv[2],int(sys.argv[3])
+m=json.load(open(p)); hit=0
+for e in m:
+    if e['fileName']==name: $3; hit=1
+assert hit, 'no entry '+name
+json.dump(m,open(p,'w'))" "$1" "$2" "$4" || fail "cannot edit $1"
+}
 # manage_set_size MANAGE_JSON FILE_NAME SIZE — rewrites a manage.json entry's st_size.
-manage_set_size() {
-	py 'import json,sys
-p,name,size=sys.argv[1],sys.argv[2],int(sys.argv[3])
-m=json.load(open(p)); hit=0
-for e in m:
-    if e["fileName"]==name: e["information"]["stat"]["st_size"]=size; hit=1
-assert hit, "no entry "+name
-json.dump(m,open(p,"w"))' "$@" || fail "cannot edit $1"
-}
-
-# manage_set_entries MANAGE.json NAME N — sets the entry count recorded for
+manage_set_size() { manage_set "$1" "$2" 'e["information"]["stat"]["st_size"]=v' "$3"; }
+# manage_set_entries MANAGE_JSON NAME N — sets the entry count recorded for
 # tar NAME (tarEntries), as a set made around a crafted tar would have it.
-manage_set_entries() {
-	py 'import json,sys
-p,name,n=sys.argv[1],sys.argv[2],int(sys.argv[3])
-m=json.load(open(p)); hit=0
-for e in m:
-    if e["fileName"]==name: e["tarEntries"]=n; hit=1
-assert hit, "no entry "+name
-json.dump(m,open(p,"w"))' "$@" || fail "cannot edit $1"
-}
+manage_set_entries() { manage_set "$1" "$2" 'e["tarEntries"]=v' "$3"; }
 
 # A sandbox path of a bundle registered with `bundle add` (mount point of DIR).
 FILES_MOUNT=/data/storage/el2/base/files
